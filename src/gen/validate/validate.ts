@@ -23,6 +23,38 @@ export enum KnownRegex {
   UNRECOGNIZED = -1,
 }
 
+export function knownRegexFromJSON(object: any): KnownRegex {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return KnownRegex.UNKNOWN;
+    case 1:
+    case "HTTP_HEADER_NAME":
+      return KnownRegex.HTTP_HEADER_NAME;
+    case 2:
+    case "HTTP_HEADER_VALUE":
+      return KnownRegex.HTTP_HEADER_VALUE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return KnownRegex.UNRECOGNIZED;
+  }
+}
+
+export function knownRegexToJSON(object: KnownRegex): string {
+  switch (object) {
+    case KnownRegex.UNKNOWN:
+      return "UNKNOWN";
+    case KnownRegex.HTTP_HEADER_NAME:
+      return "HTTP_HEADER_NAME";
+    case KnownRegex.HTTP_HEADER_VALUE:
+      return "HTTP_HEADER_VALUE";
+    case KnownRegex.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * FieldRules encapsulates the rules for each type of field. Depending on the
  * field, the correct set should be used to ensure proper validations.
@@ -1443,6 +1475,104 @@ export const FieldRules: MessageFns<FieldRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): FieldRules {
+    return {
+      message: isSet(object.message) ? MessageRules.fromJSON(object.message) : undefined,
+      float: isSet(object.float) ? FloatRules.fromJSON(object.float) : undefined,
+      double: isSet(object.double) ? DoubleRules.fromJSON(object.double) : undefined,
+      int32: isSet(object.int32) ? Int32Rules.fromJSON(object.int32) : undefined,
+      int64: isSet(object.int64) ? Int64Rules.fromJSON(object.int64) : undefined,
+      uint32: isSet(object.uint32) ? UInt32Rules.fromJSON(object.uint32) : undefined,
+      uint64: isSet(object.uint64) ? UInt64Rules.fromJSON(object.uint64) : undefined,
+      sint32: isSet(object.sint32) ? SInt32Rules.fromJSON(object.sint32) : undefined,
+      sint64: isSet(object.sint64) ? SInt64Rules.fromJSON(object.sint64) : undefined,
+      fixed32: isSet(object.fixed32) ? Fixed32Rules.fromJSON(object.fixed32) : undefined,
+      fixed64: isSet(object.fixed64) ? Fixed64Rules.fromJSON(object.fixed64) : undefined,
+      sfixed32: isSet(object.sfixed32) ? SFixed32Rules.fromJSON(object.sfixed32) : undefined,
+      sfixed64: isSet(object.sfixed64) ? SFixed64Rules.fromJSON(object.sfixed64) : undefined,
+      bool: isSet(object.bool) ? BoolRules.fromJSON(object.bool) : undefined,
+      string: isSet(object.string) ? StringRules.fromJSON(object.string) : undefined,
+      bytes: isSet(object.bytes) ? BytesRules.fromJSON(object.bytes) : undefined,
+      enum: isSet(object.enum) ? EnumRules.fromJSON(object.enum) : undefined,
+      repeated: isSet(object.repeated) ? RepeatedRules.fromJSON(object.repeated) : undefined,
+      map: isSet(object.map) ? MapRules.fromJSON(object.map) : undefined,
+      any: isSet(object.any) ? AnyRules.fromJSON(object.any) : undefined,
+      duration: isSet(object.duration) ? DurationRules.fromJSON(object.duration) : undefined,
+      timestamp: isSet(object.timestamp) ? TimestampRules.fromJSON(object.timestamp) : undefined,
+    };
+  },
+
+  toJSON(message: FieldRules): unknown {
+    const obj: any = {};
+    if (message.message !== undefined) {
+      obj.message = MessageRules.toJSON(message.message);
+    }
+    if (message.float !== undefined) {
+      obj.float = FloatRules.toJSON(message.float);
+    }
+    if (message.double !== undefined) {
+      obj.double = DoubleRules.toJSON(message.double);
+    }
+    if (message.int32 !== undefined) {
+      obj.int32 = Int32Rules.toJSON(message.int32);
+    }
+    if (message.int64 !== undefined) {
+      obj.int64 = Int64Rules.toJSON(message.int64);
+    }
+    if (message.uint32 !== undefined) {
+      obj.uint32 = UInt32Rules.toJSON(message.uint32);
+    }
+    if (message.uint64 !== undefined) {
+      obj.uint64 = UInt64Rules.toJSON(message.uint64);
+    }
+    if (message.sint32 !== undefined) {
+      obj.sint32 = SInt32Rules.toJSON(message.sint32);
+    }
+    if (message.sint64 !== undefined) {
+      obj.sint64 = SInt64Rules.toJSON(message.sint64);
+    }
+    if (message.fixed32 !== undefined) {
+      obj.fixed32 = Fixed32Rules.toJSON(message.fixed32);
+    }
+    if (message.fixed64 !== undefined) {
+      obj.fixed64 = Fixed64Rules.toJSON(message.fixed64);
+    }
+    if (message.sfixed32 !== undefined) {
+      obj.sfixed32 = SFixed32Rules.toJSON(message.sfixed32);
+    }
+    if (message.sfixed64 !== undefined) {
+      obj.sfixed64 = SFixed64Rules.toJSON(message.sfixed64);
+    }
+    if (message.bool !== undefined) {
+      obj.bool = BoolRules.toJSON(message.bool);
+    }
+    if (message.string !== undefined) {
+      obj.string = StringRules.toJSON(message.string);
+    }
+    if (message.bytes !== undefined) {
+      obj.bytes = BytesRules.toJSON(message.bytes);
+    }
+    if (message.enum !== undefined) {
+      obj.enum = EnumRules.toJSON(message.enum);
+    }
+    if (message.repeated !== undefined) {
+      obj.repeated = RepeatedRules.toJSON(message.repeated);
+    }
+    if (message.map !== undefined) {
+      obj.map = MapRules.toJSON(message.map);
+    }
+    if (message.any !== undefined) {
+      obj.any = AnyRules.toJSON(message.any);
+    }
+    if (message.duration !== undefined) {
+      obj.duration = DurationRules.toJSON(message.duration);
+    }
+    if (message.timestamp !== undefined) {
+      obj.timestamp = TimestampRules.toJSON(message.timestamp);
+    }
+    return obj;
+  },
 };
 
 function createBaseFloatRules(): FloatRules {
@@ -1574,6 +1704,48 @@ export const FloatRules: MessageFns<FloatRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): FloatRules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FloatRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = floatToJson(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = floatToJson(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = floatToJson(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = floatToJson(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = floatToJson(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => floatToJson(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => floatToJson(e));
+    }
+    return obj;
   },
 };
 
@@ -1707,6 +1879,48 @@ export const DoubleRules: MessageFns<DoubleRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): DoubleRules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DoubleRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = floatToJson(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = floatToJson(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = floatToJson(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = floatToJson(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = floatToJson(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => floatToJson(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseInt32Rules(): Int32Rules {
@@ -1838,6 +2052,48 @@ export const Int32Rules: MessageFns<Int32Rules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Int32Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Int32Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
   },
 };
 
@@ -1971,6 +2227,48 @@ export const Int64Rules: MessageFns<Int64Rules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Int64Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Int64Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseUInt32Rules(): UInt32Rules {
@@ -2102,6 +2400,48 @@ export const UInt32Rules: MessageFns<UInt32Rules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): UInt32Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UInt32Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
   },
 };
 
@@ -2235,6 +2575,48 @@ export const UInt64Rules: MessageFns<UInt64Rules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): UInt64Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UInt64Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseSInt32Rules(): SInt32Rules {
@@ -2366,6 +2748,48 @@ export const SInt32Rules: MessageFns<SInt32Rules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): SInt32Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SInt32Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
   },
 };
 
@@ -2499,6 +2923,48 @@ export const SInt64Rules: MessageFns<SInt64Rules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SInt64Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SInt64Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseFixed32Rules(): Fixed32Rules {
@@ -2630,6 +3096,48 @@ export const Fixed32Rules: MessageFns<Fixed32Rules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Fixed32Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Fixed32Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
   },
 };
 
@@ -2763,6 +3271,48 @@ export const Fixed64Rules: MessageFns<Fixed64Rules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Fixed64Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Fixed64Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseSFixed32Rules(): SFixed32Rules {
@@ -2894,6 +3444,48 @@ export const SFixed32Rules: MessageFns<SFixed32Rules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): SFixed32Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SFixed32Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
   },
 };
 
@@ -3027,6 +3619,48 @@ export const SFixed64Rules: MessageFns<SFixed64Rules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SFixed64Rules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      lt: isSet(object.lt) ? globalThis.Number(object.lt) : 0,
+      lte: isSet(object.lte) ? globalThis.Number(object.lte) : 0,
+      gt: isSet(object.gt) ? globalThis.Number(object.gt) : 0,
+      gte: isSet(object.gte) ? globalThis.Number(object.gte) : 0,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SFixed64Rules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.lt !== undefined && message.lt !== 0) {
+      obj.lt = Math.round(message.lt);
+    }
+    if (message.lte !== undefined && message.lte !== 0) {
+      obj.lte = Math.round(message.lte);
+    }
+    if (message.gt !== undefined && message.gt !== 0) {
+      obj.gt = Math.round(message.gt);
+    }
+    if (message.gte !== undefined && message.gte !== 0) {
+      obj.gte = Math.round(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseBoolRules(): BoolRules {
@@ -3072,6 +3706,18 @@ export const BoolRules: MessageFns<BoolRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): BoolRules {
+    return { const: isSet(object.const) ? globalThis.Boolean(object.const) : false };
+  },
+
+  toJSON(message: BoolRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== false) {
+      obj.const = message.const;
+    }
+    return obj;
   },
 };
 
@@ -3409,6 +4055,154 @@ export const StringRules: MessageFns<StringRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): StringRules {
+    return {
+      const: isSet(object.const) ? globalThis.String(object.const) : "",
+      len: isSet(object.len) ? globalThis.Number(object.len) : 0,
+      minLen: isSet(object.minLen)
+        ? globalThis.Number(object.minLen)
+        : isSet(object.min_len)
+        ? globalThis.Number(object.min_len)
+        : 0,
+      maxLen: isSet(object.maxLen)
+        ? globalThis.Number(object.maxLen)
+        : isSet(object.max_len)
+        ? globalThis.Number(object.max_len)
+        : 0,
+      lenBytes: isSet(object.lenBytes)
+        ? globalThis.Number(object.lenBytes)
+        : isSet(object.len_bytes)
+        ? globalThis.Number(object.len_bytes)
+        : 0,
+      minBytes: isSet(object.minBytes)
+        ? globalThis.Number(object.minBytes)
+        : isSet(object.min_bytes)
+        ? globalThis.Number(object.min_bytes)
+        : 0,
+      maxBytes: isSet(object.maxBytes)
+        ? globalThis.Number(object.maxBytes)
+        : isSet(object.max_bytes)
+        ? globalThis.Number(object.max_bytes)
+        : 0,
+      pattern: isSet(object.pattern) ? globalThis.String(object.pattern) : "",
+      prefix: isSet(object.prefix) ? globalThis.String(object.prefix) : "",
+      suffix: isSet(object.suffix) ? globalThis.String(object.suffix) : "",
+      contains: isSet(object.contains) ? globalThis.String(object.contains) : "",
+      notContains: isSet(object.notContains)
+        ? globalThis.String(object.notContains)
+        : isSet(object.not_contains)
+        ? globalThis.String(object.not_contains)
+        : "",
+      in: globalThis.Array.isArray(object?.in)
+        ? object.in.map((e: any) => globalThis.String(e))
+        : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.String(e))
+        : [],
+      email: isSet(object.email) ? globalThis.Boolean(object.email) : undefined,
+      hostname: isSet(object.hostname) ? globalThis.Boolean(object.hostname) : undefined,
+      ip: isSet(object.ip) ? globalThis.Boolean(object.ip) : undefined,
+      ipv4: isSet(object.ipv4) ? globalThis.Boolean(object.ipv4) : undefined,
+      ipv6: isSet(object.ipv6) ? globalThis.Boolean(object.ipv6) : undefined,
+      uri: isSet(object.uri) ? globalThis.Boolean(object.uri) : undefined,
+      uriRef: isSet(object.uriRef)
+        ? globalThis.Boolean(object.uriRef)
+        : isSet(object.uri_ref)
+        ? globalThis.Boolean(object.uri_ref)
+        : undefined,
+      address: isSet(object.address) ? globalThis.Boolean(object.address) : undefined,
+      uuid: isSet(object.uuid) ? globalThis.Boolean(object.uuid) : undefined,
+      wellKnownRegex: isSet(object.wellKnownRegex)
+        ? knownRegexFromJSON(object.wellKnownRegex)
+        : isSet(object.well_known_regex)
+        ? knownRegexFromJSON(object.well_known_regex)
+        : undefined,
+      strict: isSet(object.strict) ? globalThis.Boolean(object.strict) : true,
+    };
+  },
+
+  toJSON(message: StringRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== "") {
+      obj.const = message.const;
+    }
+    if (message.len !== undefined && message.len !== 0) {
+      obj.len = Math.round(message.len);
+    }
+    if (message.minLen !== undefined && message.minLen !== 0) {
+      obj.minLen = Math.round(message.minLen);
+    }
+    if (message.maxLen !== undefined && message.maxLen !== 0) {
+      obj.maxLen = Math.round(message.maxLen);
+    }
+    if (message.lenBytes !== undefined && message.lenBytes !== 0) {
+      obj.lenBytes = Math.round(message.lenBytes);
+    }
+    if (message.minBytes !== undefined && message.minBytes !== 0) {
+      obj.minBytes = Math.round(message.minBytes);
+    }
+    if (message.maxBytes !== undefined && message.maxBytes !== 0) {
+      obj.maxBytes = Math.round(message.maxBytes);
+    }
+    if (message.pattern !== undefined && message.pattern !== "") {
+      obj.pattern = message.pattern;
+    }
+    if (message.prefix !== undefined && message.prefix !== "") {
+      obj.prefix = message.prefix;
+    }
+    if (message.suffix !== undefined && message.suffix !== "") {
+      obj.suffix = message.suffix;
+    }
+    if (message.contains !== undefined && message.contains !== "") {
+      obj.contains = message.contains;
+    }
+    if (message.notContains !== undefined && message.notContains !== "") {
+      obj.notContains = message.notContains;
+    }
+    if (message.in?.length) {
+      obj.in = message.in;
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn;
+    }
+    if (message.email !== undefined) {
+      obj.email = message.email;
+    }
+    if (message.hostname !== undefined) {
+      obj.hostname = message.hostname;
+    }
+    if (message.ip !== undefined) {
+      obj.ip = message.ip;
+    }
+    if (message.ipv4 !== undefined) {
+      obj.ipv4 = message.ipv4;
+    }
+    if (message.ipv6 !== undefined) {
+      obj.ipv6 = message.ipv6;
+    }
+    if (message.uri !== undefined) {
+      obj.uri = message.uri;
+    }
+    if (message.uriRef !== undefined) {
+      obj.uriRef = message.uriRef;
+    }
+    if (message.address !== undefined) {
+      obj.address = message.address;
+    }
+    if (message.uuid !== undefined) {
+      obj.uuid = message.uuid;
+    }
+    if (message.wellKnownRegex !== undefined) {
+      obj.wellKnownRegex = knownRegexToJSON(message.wellKnownRegex);
+    }
+    if (message.strict !== undefined && message.strict !== true) {
+      obj.strict = message.strict;
+    }
+    return obj;
+  },
 };
 
 function createBaseBytesRules(): BytesRules {
@@ -3601,6 +4395,80 @@ export const BytesRules: MessageFns<BytesRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): BytesRules {
+    return {
+      const: isSet(object.const) ? Buffer.from(bytesFromBase64(object.const)) : Buffer.alloc(0),
+      len: isSet(object.len) ? globalThis.Number(object.len) : 0,
+      minLen: isSet(object.minLen)
+        ? globalThis.Number(object.minLen)
+        : isSet(object.min_len)
+        ? globalThis.Number(object.min_len)
+        : 0,
+      maxLen: isSet(object.maxLen)
+        ? globalThis.Number(object.maxLen)
+        : isSet(object.max_len)
+        ? globalThis.Number(object.max_len)
+        : 0,
+      pattern: isSet(object.pattern) ? globalThis.String(object.pattern) : "",
+      prefix: isSet(object.prefix) ? Buffer.from(bytesFromBase64(object.prefix)) : Buffer.alloc(0),
+      suffix: isSet(object.suffix) ? Buffer.from(bytesFromBase64(object.suffix)) : Buffer.alloc(0),
+      contains: isSet(object.contains) ? Buffer.from(bytesFromBase64(object.contains)) : Buffer.alloc(0),
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => Buffer.from(bytesFromBase64(e))) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      ip: isSet(object.ip) ? globalThis.Boolean(object.ip) : undefined,
+      ipv4: isSet(object.ipv4) ? globalThis.Boolean(object.ipv4) : undefined,
+      ipv6: isSet(object.ipv6) ? globalThis.Boolean(object.ipv6) : undefined,
+    };
+  },
+
+  toJSON(message: BytesRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const.length !== 0) {
+      obj.const = base64FromBytes(message.const);
+    }
+    if (message.len !== undefined && message.len !== 0) {
+      obj.len = Math.round(message.len);
+    }
+    if (message.minLen !== undefined && message.minLen !== 0) {
+      obj.minLen = Math.round(message.minLen);
+    }
+    if (message.maxLen !== undefined && message.maxLen !== 0) {
+      obj.maxLen = Math.round(message.maxLen);
+    }
+    if (message.pattern !== undefined && message.pattern !== "") {
+      obj.pattern = message.pattern;
+    }
+    if (message.prefix !== undefined && message.prefix.length !== 0) {
+      obj.prefix = base64FromBytes(message.prefix);
+    }
+    if (message.suffix !== undefined && message.suffix.length !== 0) {
+      obj.suffix = base64FromBytes(message.suffix);
+    }
+    if (message.contains !== undefined && message.contains.length !== 0) {
+      obj.contains = base64FromBytes(message.contains);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => base64FromBytes(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => base64FromBytes(e));
+    }
+    if (message.ip !== undefined) {
+      obj.ip = message.ip;
+    }
+    if (message.ipv4 !== undefined) {
+      obj.ipv4 = message.ipv4;
+    }
+    if (message.ipv6 !== undefined) {
+      obj.ipv6 = message.ipv6;
+    }
+    return obj;
+  },
 };
 
 function createBaseEnumRules(): EnumRules {
@@ -3700,6 +4568,40 @@ export const EnumRules: MessageFns<EnumRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): EnumRules {
+    return {
+      const: isSet(object.const) ? globalThis.Number(object.const) : 0,
+      definedOnly: isSet(object.definedOnly)
+        ? globalThis.Boolean(object.definedOnly)
+        : isSet(object.defined_only)
+        ? globalThis.Boolean(object.defined_only)
+        : false,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.Number(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: EnumRules): unknown {
+    const obj: any = {};
+    if (message.const !== undefined && message.const !== 0) {
+      obj.const = Math.round(message.const);
+    }
+    if (message.definedOnly !== undefined && message.definedOnly !== false) {
+      obj.definedOnly = message.definedOnly;
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Math.round(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Math.round(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseMessageRules(): MessageRules {
@@ -3756,6 +4658,24 @@ export const MessageRules: MessageFns<MessageRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): MessageRules {
+    return {
+      skip: isSet(object.skip) ? globalThis.Boolean(object.skip) : false,
+      required: isSet(object.required) ? globalThis.Boolean(object.required) : false,
+    };
+  },
+
+  toJSON(message: MessageRules): unknown {
+    const obj: any = {};
+    if (message.skip !== undefined && message.skip !== false) {
+      obj.skip = message.skip;
+    }
+    if (message.required !== undefined && message.required !== false) {
+      obj.required = message.required;
+    }
+    return obj;
   },
 };
 
@@ -3835,6 +4755,40 @@ export const RepeatedRules: MessageFns<RepeatedRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RepeatedRules {
+    return {
+      minItems: isSet(object.minItems)
+        ? globalThis.Number(object.minItems)
+        : isSet(object.min_items)
+        ? globalThis.Number(object.min_items)
+        : 0,
+      maxItems: isSet(object.maxItems)
+        ? globalThis.Number(object.maxItems)
+        : isSet(object.max_items)
+        ? globalThis.Number(object.max_items)
+        : 0,
+      unique: isSet(object.unique) ? globalThis.Boolean(object.unique) : false,
+      items: isSet(object.items) ? FieldRules.fromJSON(object.items) : undefined,
+    };
+  },
+
+  toJSON(message: RepeatedRules): unknown {
+    const obj: any = {};
+    if (message.minItems !== undefined && message.minItems !== 0) {
+      obj.minItems = Math.round(message.minItems);
+    }
+    if (message.maxItems !== undefined && message.maxItems !== 0) {
+      obj.maxItems = Math.round(message.maxItems);
+    }
+    if (message.unique !== undefined && message.unique !== false) {
+      obj.unique = message.unique;
+    }
+    if (message.items !== undefined) {
+      obj.items = FieldRules.toJSON(message.items);
+    }
+    return obj;
   },
 };
 
@@ -3926,6 +4880,48 @@ export const MapRules: MessageFns<MapRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): MapRules {
+    return {
+      minPairs: isSet(object.minPairs)
+        ? globalThis.Number(object.minPairs)
+        : isSet(object.min_pairs)
+        ? globalThis.Number(object.min_pairs)
+        : 0,
+      maxPairs: isSet(object.maxPairs)
+        ? globalThis.Number(object.maxPairs)
+        : isSet(object.max_pairs)
+        ? globalThis.Number(object.max_pairs)
+        : 0,
+      noSparse: isSet(object.noSparse)
+        ? globalThis.Boolean(object.noSparse)
+        : isSet(object.no_sparse)
+        ? globalThis.Boolean(object.no_sparse)
+        : false,
+      keys: isSet(object.keys) ? FieldRules.fromJSON(object.keys) : undefined,
+      values: isSet(object.values) ? FieldRules.fromJSON(object.values) : undefined,
+    };
+  },
+
+  toJSON(message: MapRules): unknown {
+    const obj: any = {};
+    if (message.minPairs !== undefined && message.minPairs !== 0) {
+      obj.minPairs = Math.round(message.minPairs);
+    }
+    if (message.maxPairs !== undefined && message.maxPairs !== 0) {
+      obj.maxPairs = Math.round(message.maxPairs);
+    }
+    if (message.noSparse !== undefined && message.noSparse !== false) {
+      obj.noSparse = message.noSparse;
+    }
+    if (message.keys !== undefined) {
+      obj.keys = FieldRules.toJSON(message.keys);
+    }
+    if (message.values !== undefined) {
+      obj.values = FieldRules.toJSON(message.values);
+    }
+    return obj;
+  },
 };
 
 function createBaseAnyRules(): AnyRules {
@@ -3993,6 +4989,32 @@ export const AnyRules: MessageFns<AnyRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): AnyRules {
+    return {
+      required: isSet(object.required) ? globalThis.Boolean(object.required) : false,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => globalThis.String(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AnyRules): unknown {
+    const obj: any = {};
+    if (message.required !== undefined && message.required !== false) {
+      obj.required = message.required;
+    }
+    if (message.in?.length) {
+      obj.in = message.in;
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn;
+    }
+    return obj;
   },
 };
 
@@ -4125,6 +5147,52 @@ export const DurationRules: MessageFns<DurationRules> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): DurationRules {
+    return {
+      required: isSet(object.required) ? globalThis.Boolean(object.required) : false,
+      const: isSet(object.const) ? Duration.fromJSON(object.const) : undefined,
+      lt: isSet(object.lt) ? Duration.fromJSON(object.lt) : undefined,
+      lte: isSet(object.lte) ? Duration.fromJSON(object.lte) : undefined,
+      gt: isSet(object.gt) ? Duration.fromJSON(object.gt) : undefined,
+      gte: isSet(object.gte) ? Duration.fromJSON(object.gte) : undefined,
+      in: globalThis.Array.isArray(object?.in) ? object.in.map((e: any) => Duration.fromJSON(e)) : [],
+      notIn: globalThis.Array.isArray(object?.notIn)
+        ? object.notIn.map((e: any) => Duration.fromJSON(e))
+        : globalThis.Array.isArray(object?.not_in)
+        ? object.not_in.map((e: any) => Duration.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DurationRules): unknown {
+    const obj: any = {};
+    if (message.required !== undefined && message.required !== false) {
+      obj.required = message.required;
+    }
+    if (message.const !== undefined) {
+      obj.const = Duration.toJSON(message.const);
+    }
+    if (message.lt !== undefined) {
+      obj.lt = Duration.toJSON(message.lt);
+    }
+    if (message.lte !== undefined) {
+      obj.lte = Duration.toJSON(message.lte);
+    }
+    if (message.gt !== undefined) {
+      obj.gt = Duration.toJSON(message.gt);
+    }
+    if (message.gte !== undefined) {
+      obj.gte = Duration.toJSON(message.gte);
+    }
+    if (message.in?.length) {
+      obj.in = message.in.map((e) => Duration.toJSON(e));
+    }
+    if (message.notIn?.length) {
+      obj.notIn = message.notIn.map((e) => Duration.toJSON(e));
+    }
+    return obj;
   },
 };
 
@@ -4270,7 +5338,106 @@ export const TimestampRules: MessageFns<TimestampRules> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): TimestampRules {
+    return {
+      required: isSet(object.required) ? globalThis.Boolean(object.required) : false,
+      const: isSet(object.const) ? fromJsonTimestamp(object.const) : undefined,
+      lt: isSet(object.lt) ? fromJsonTimestamp(object.lt) : undefined,
+      lte: isSet(object.lte) ? fromJsonTimestamp(object.lte) : undefined,
+      gt: isSet(object.gt) ? fromJsonTimestamp(object.gt) : undefined,
+      gte: isSet(object.gte) ? fromJsonTimestamp(object.gte) : undefined,
+      ltNow: isSet(object.ltNow)
+        ? globalThis.Boolean(object.ltNow)
+        : isSet(object.lt_now)
+        ? globalThis.Boolean(object.lt_now)
+        : false,
+      gtNow: isSet(object.gtNow)
+        ? globalThis.Boolean(object.gtNow)
+        : isSet(object.gt_now)
+        ? globalThis.Boolean(object.gt_now)
+        : false,
+      within: isSet(object.within) ? Duration.fromJSON(object.within) : undefined,
+    };
+  },
+
+  toJSON(message: TimestampRules): unknown {
+    const obj: any = {};
+    if (message.required !== undefined && message.required !== false) {
+      obj.required = message.required;
+    }
+    if (message.const !== undefined) {
+      obj.const = fromTimestamp(message.const).toISOString();
+    }
+    if (message.lt !== undefined) {
+      obj.lt = fromTimestamp(message.lt).toISOString();
+    }
+    if (message.lte !== undefined) {
+      obj.lte = fromTimestamp(message.lte).toISOString();
+    }
+    if (message.gt !== undefined) {
+      obj.gt = fromTimestamp(message.gt).toISOString();
+    }
+    if (message.gte !== undefined) {
+      obj.gte = fromTimestamp(message.gte).toISOString();
+    }
+    if (message.ltNow !== undefined && message.ltNow !== false) {
+      obj.ltNow = message.ltNow;
+    }
+    if (message.gtNow !== undefined && message.gtNow !== false) {
+      obj.gtNow = message.gtNow;
+    }
+    if (message.within !== undefined) {
+      obj.within = Duration.toJSON(message.within);
+    }
+    return obj;
+  },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+const timestampFractionRegex = /:\d{2}\.\d+/;
+
+function fromJsonTimestamp(o: any): Timestamp {
+  if (o instanceof globalThis.Date) {
+    return toTimestamp(o);
+  } else if (typeof o === "string") {
+    // Date only keeps milliseconds, and parses longer fractions in an engine-specific way,
+    // so parse the fractional seconds ourselves and give Date only the whole seconds
+    const fraction = timestampFractionRegex.exec(o);
+    if (fraction === null) {
+      return toTimestamp(new globalThis.Date(o));
+    }
+    const fractionNanos = Number(fraction[0].slice(4, 13).padEnd(9, "0"));
+    const wholeSeconds = new globalThis.Date(o.replace(fraction[0], fraction[0].slice(0, 3)));
+    const timestamp = toTimestamp(new globalThis.Date(wholeSeconds.getTime() + Math.trunc(fractionNanos / 1_000_000)));
+    return { ...timestamp, nanos: (timestamp.nanos ?? 0) + (fractionNanos % 1_000_000) };
+  } else {
+    return Timestamp.fromJSON(o);
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -4283,7 +5450,13 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -79,6 +79,18 @@ export const MigrateAnnotation: MessageFns<MigrateAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): MigrateAnnotation {
+    return { rename: isSet(object.rename) ? globalThis.String(object.rename) : "" };
+  },
+
+  toJSON(message: MigrateAnnotation): unknown {
+    const obj: any = {};
+    if (message.rename !== "") {
+      obj.rename = message.rename;
+    }
+    return obj;
+  },
 };
 
 function createBaseFieldMigrateAnnotation(): FieldMigrateAnnotation {
@@ -136,6 +148,28 @@ export const FieldMigrateAnnotation: MessageFns<FieldMigrateAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): FieldMigrateAnnotation {
+    return {
+      rename: isSet(object.rename) ? globalThis.String(object.rename) : "",
+      oneofPromotion: isSet(object.oneofPromotion)
+        ? globalThis.String(object.oneofPromotion)
+        : isSet(object.oneof_promotion)
+        ? globalThis.String(object.oneof_promotion)
+        : "",
+    };
+  },
+
+  toJSON(message: FieldMigrateAnnotation): unknown {
+    const obj: any = {};
+    if (message.rename !== "") {
+      obj.rename = message.rename;
+    }
+    if (message.oneofPromotion !== "") {
+      obj.oneofPromotion = message.oneofPromotion;
+    }
+    return obj;
+  },
 };
 
 function createBaseFileMigrateAnnotation(): FileMigrateAnnotation {
@@ -182,9 +216,33 @@ export const FileMigrateAnnotation: MessageFns<FileMigrateAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): FileMigrateAnnotation {
+    return {
+      moveToPackage: isSet(object.moveToPackage)
+        ? globalThis.String(object.moveToPackage)
+        : isSet(object.move_to_package)
+        ? globalThis.String(object.move_to_package)
+        : "",
+    };
+  },
+
+  toJSON(message: FileMigrateAnnotation): unknown {
+    const obj: any = {};
+    if (message.moveToPackage !== "") {
+      obj.moveToPackage = message.moveToPackage;
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

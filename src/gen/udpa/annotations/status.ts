@@ -26,6 +26,43 @@ export enum PackageVersionStatus {
   UNRECOGNIZED = -1,
 }
 
+export function packageVersionStatusFromJSON(object: any): PackageVersionStatus {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return PackageVersionStatus.UNKNOWN;
+    case 1:
+    case "FROZEN":
+      return PackageVersionStatus.FROZEN;
+    case 2:
+    case "ACTIVE":
+      return PackageVersionStatus.ACTIVE;
+    case 3:
+    case "NEXT_MAJOR_VERSION_CANDIDATE":
+      return PackageVersionStatus.NEXT_MAJOR_VERSION_CANDIDATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PackageVersionStatus.UNRECOGNIZED;
+  }
+}
+
+export function packageVersionStatusToJSON(object: PackageVersionStatus): string {
+  switch (object) {
+    case PackageVersionStatus.UNKNOWN:
+      return "UNKNOWN";
+    case PackageVersionStatus.FROZEN:
+      return "FROZEN";
+    case PackageVersionStatus.ACTIVE:
+      return "ACTIVE";
+    case PackageVersionStatus.NEXT_MAJOR_VERSION_CANDIDATE:
+      return "NEXT_MAJOR_VERSION_CANDIDATE";
+    case PackageVersionStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface StatusAnnotation {
   /** The entity is work-in-progress and subject to breaking changes. */
   workInProgress: boolean;
@@ -88,9 +125,41 @@ export const StatusAnnotation: MessageFns<StatusAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): StatusAnnotation {
+    return {
+      workInProgress: isSet(object.workInProgress)
+        ? globalThis.Boolean(object.workInProgress)
+        : isSet(object.work_in_progress)
+        ? globalThis.Boolean(object.work_in_progress)
+        : false,
+      packageVersionStatus: isSet(object.packageVersionStatus)
+        ? packageVersionStatusFromJSON(object.packageVersionStatus)
+        : isSet(object.package_version_status)
+        ? packageVersionStatusFromJSON(object.package_version_status)
+        : 0,
+    };
+  },
+
+  toJSON(message: StatusAnnotation): unknown {
+    const obj: any = {};
+    if (message.workInProgress !== false) {
+      obj.workInProgress = message.workInProgress;
+    }
+    if (message.packageVersionStatus !== 0) {
+      obj.packageVersionStatus = packageVersionStatusToJSON(message.packageVersionStatus);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -64,9 +64,33 @@ export const VersioningAnnotation: MessageFns<VersioningAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): VersioningAnnotation {
+    return {
+      previousMessageType: isSet(object.previousMessageType)
+        ? globalThis.String(object.previousMessageType)
+        : isSet(object.previous_message_type)
+        ? globalThis.String(object.previous_message_type)
+        : "",
+    };
+  },
+
+  toJSON(message: VersioningAnnotation): unknown {
+    const obj: any = {};
+    if (message.previousMessageType !== "") {
+      obj.previousMessageType = message.previousMessageType;
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -57,6 +57,38 @@ export enum FractionalPercent_DenominatorType {
   UNRECOGNIZED = -1,
 }
 
+export function fractionalPercent_DenominatorTypeFromJSON(object: any): FractionalPercent_DenominatorType {
+  switch (object) {
+    case 0:
+    case "HUNDRED":
+      return FractionalPercent_DenominatorType.HUNDRED;
+    case 1:
+    case "TEN_THOUSAND":
+      return FractionalPercent_DenominatorType.TEN_THOUSAND;
+    case 2:
+    case "MILLION":
+      return FractionalPercent_DenominatorType.MILLION;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FractionalPercent_DenominatorType.UNRECOGNIZED;
+  }
+}
+
+export function fractionalPercent_DenominatorTypeToJSON(object: FractionalPercent_DenominatorType): string {
+  switch (object) {
+    case FractionalPercent_DenominatorType.HUNDRED:
+      return "HUNDRED";
+    case FractionalPercent_DenominatorType.TEN_THOUSAND:
+      return "TEN_THOUSAND";
+    case FractionalPercent_DenominatorType.MILLION:
+      return "MILLION";
+    case FractionalPercent_DenominatorType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 function createBasePercent(): Percent {
   return { value: 0 };
 }
@@ -100,6 +132,18 @@ export const Percent: MessageFns<Percent> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Percent {
+    return { value: isSet(object.value) ? globalThis.Number(object.value) : 0 };
+  },
+
+  toJSON(message: Percent): unknown {
+    const obj: any = {};
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
   },
 };
 
@@ -158,9 +202,37 @@ export const FractionalPercent: MessageFns<FractionalPercent> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): FractionalPercent {
+    return {
+      numerator: isSet(object.numerator) ? globalThis.Number(object.numerator) : 0,
+      denominator: isSet(object.denominator) ? fractionalPercent_DenominatorTypeFromJSON(object.denominator) : 0,
+    };
+  },
+
+  toJSON(message: FractionalPercent): unknown {
+    const obj: any = {};
+    if (message.numerator !== 0) {
+      obj.numerator = Math.round(message.numerator);
+    }
+    if (message.denominator !== 0) {
+      obj.denominator = fractionalPercent_DenominatorTypeToJSON(message.denominator);
+    }
+    return obj;
+  },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

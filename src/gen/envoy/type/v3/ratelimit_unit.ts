@@ -28,3 +28,55 @@ export enum RateLimitUnit {
   YEAR = 6,
   UNRECOGNIZED = -1,
 }
+
+export function rateLimitUnitFromJSON(object: any): RateLimitUnit {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return RateLimitUnit.UNKNOWN;
+    case 1:
+    case "SECOND":
+      return RateLimitUnit.SECOND;
+    case 2:
+    case "MINUTE":
+      return RateLimitUnit.MINUTE;
+    case 3:
+    case "HOUR":
+      return RateLimitUnit.HOUR;
+    case 4:
+    case "DAY":
+      return RateLimitUnit.DAY;
+    case 5:
+    case "MONTH":
+      return RateLimitUnit.MONTH;
+    case 6:
+    case "YEAR":
+      return RateLimitUnit.YEAR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RateLimitUnit.UNRECOGNIZED;
+  }
+}
+
+export function rateLimitUnitToJSON(object: RateLimitUnit): string {
+  switch (object) {
+    case RateLimitUnit.UNKNOWN:
+      return "UNKNOWN";
+    case RateLimitUnit.SECOND:
+      return "SECOND";
+    case RateLimitUnit.MINUTE:
+      return "MINUTE";
+    case RateLimitUnit.HOUR:
+      return "HOUR";
+    case RateLimitUnit.DAY:
+      return "DAY";
+    case RateLimitUnit.MONTH:
+      return "MONTH";
+    case RateLimitUnit.YEAR:
+      return "YEAR";
+    case RateLimitUnit.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}

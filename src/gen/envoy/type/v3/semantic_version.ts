@@ -88,9 +88,45 @@ export const SemanticVersion: MessageFns<SemanticVersion> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SemanticVersion {
+    return {
+      majorNumber: isSet(object.majorNumber)
+        ? globalThis.Number(object.majorNumber)
+        : isSet(object.major_number)
+        ? globalThis.Number(object.major_number)
+        : 0,
+      minorNumber: isSet(object.minorNumber)
+        ? globalThis.Number(object.minorNumber)
+        : isSet(object.minor_number)
+        ? globalThis.Number(object.minor_number)
+        : 0,
+      patch: isSet(object.patch) ? globalThis.Number(object.patch) : 0,
+    };
+  },
+
+  toJSON(message: SemanticVersion): unknown {
+    const obj: any = {};
+    if (message.majorNumber !== 0) {
+      obj.majorNumber = Math.round(message.majorNumber);
+    }
+    if (message.minorNumber !== 0) {
+      obj.minorNumber = Math.round(message.minorNumber);
+    }
+    if (message.patch !== 0) {
+      obj.patch = Math.round(message.patch);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -101,9 +101,49 @@ export const TokenBucket: MessageFns<TokenBucket> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): TokenBucket {
+    return {
+      maxTokens: isSet(object.maxTokens)
+        ? globalThis.Number(object.maxTokens)
+        : isSet(object.max_tokens)
+        ? globalThis.Number(object.max_tokens)
+        : 0,
+      tokensPerFill: isSet(object.tokensPerFill)
+        ? Number(object.tokensPerFill)
+        : isSet(object.tokens_per_fill)
+        ? Number(object.tokens_per_fill)
+        : undefined,
+      fillInterval: isSet(object.fillInterval)
+        ? Duration.fromJSON(object.fillInterval)
+        : isSet(object.fill_interval)
+        ? Duration.fromJSON(object.fill_interval)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TokenBucket): unknown {
+    const obj: any = {};
+    if (message.maxTokens !== 0) {
+      obj.maxTokens = Math.round(message.maxTokens);
+    }
+    if (message.tokensPerFill !== undefined) {
+      obj.tokensPerFill = message.tokensPerFill;
+    }
+    if (message.fillInterval !== undefined) {
+      obj.fillInterval = Duration.toJSON(message.fillInterval);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -26,6 +26,43 @@ export enum PackageVersionStatus {
   UNRECOGNIZED = -1,
 }
 
+export function packageVersionStatusFromJSON(object: any): PackageVersionStatus {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return PackageVersionStatus.UNKNOWN;
+    case 1:
+    case "FROZEN":
+      return PackageVersionStatus.FROZEN;
+    case 2:
+    case "ACTIVE":
+      return PackageVersionStatus.ACTIVE;
+    case 3:
+    case "NEXT_MAJOR_VERSION_CANDIDATE":
+      return PackageVersionStatus.NEXT_MAJOR_VERSION_CANDIDATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PackageVersionStatus.UNRECOGNIZED;
+  }
+}
+
+export function packageVersionStatusToJSON(object: PackageVersionStatus): string {
+  switch (object) {
+    case PackageVersionStatus.UNKNOWN:
+      return "UNKNOWN";
+    case PackageVersionStatus.FROZEN:
+      return "FROZEN";
+    case PackageVersionStatus.ACTIVE:
+      return "ACTIVE";
+    case PackageVersionStatus.NEXT_MAJOR_VERSION_CANDIDATE:
+      return "NEXT_MAJOR_VERSION_CANDIDATE";
+    case PackageVersionStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface FileStatusAnnotation {
   /** The entity is work-in-progress and subject to breaking changes. */
   workInProgress: boolean;
@@ -92,6 +129,24 @@ export const FileStatusAnnotation: MessageFns<FileStatusAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): FileStatusAnnotation {
+    return {
+      workInProgress: isSet(object.workInProgress)
+        ? globalThis.Boolean(object.workInProgress)
+        : isSet(object.work_in_progress)
+        ? globalThis.Boolean(object.work_in_progress)
+        : false,
+    };
+  },
+
+  toJSON(message: FileStatusAnnotation): unknown {
+    const obj: any = {};
+    if (message.workInProgress !== false) {
+      obj.workInProgress = message.workInProgress;
+    }
+    return obj;
+  },
 };
 
 function createBaseMessageStatusAnnotation(): MessageStatusAnnotation {
@@ -138,6 +193,24 @@ export const MessageStatusAnnotation: MessageFns<MessageStatusAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): MessageStatusAnnotation {
+    return {
+      workInProgress: isSet(object.workInProgress)
+        ? globalThis.Boolean(object.workInProgress)
+        : isSet(object.work_in_progress)
+        ? globalThis.Boolean(object.work_in_progress)
+        : false,
+    };
+  },
+
+  toJSON(message: MessageStatusAnnotation): unknown {
+    const obj: any = {};
+    if (message.workInProgress !== false) {
+      obj.workInProgress = message.workInProgress;
+    }
+    return obj;
+  },
 };
 
 function createBaseFieldStatusAnnotation(): FieldStatusAnnotation {
@@ -183,6 +256,24 @@ export const FieldStatusAnnotation: MessageFns<FieldStatusAnnotation> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): FieldStatusAnnotation {
+    return {
+      workInProgress: isSet(object.workInProgress)
+        ? globalThis.Boolean(object.workInProgress)
+        : isSet(object.work_in_progress)
+        ? globalThis.Boolean(object.work_in_progress)
+        : false,
+    };
+  },
+
+  toJSON(message: FieldStatusAnnotation): unknown {
+    const obj: any = {};
+    if (message.workInProgress !== false) {
+      obj.workInProgress = message.workInProgress;
+    }
+    return obj;
   },
 };
 
@@ -241,9 +332,41 @@ export const StatusAnnotation: MessageFns<StatusAnnotation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): StatusAnnotation {
+    return {
+      workInProgress: isSet(object.workInProgress)
+        ? globalThis.Boolean(object.workInProgress)
+        : isSet(object.work_in_progress)
+        ? globalThis.Boolean(object.work_in_progress)
+        : false,
+      packageVersionStatus: isSet(object.packageVersionStatus)
+        ? packageVersionStatusFromJSON(object.packageVersionStatus)
+        : isSet(object.package_version_status)
+        ? packageVersionStatusFromJSON(object.package_version_status)
+        : 0,
+    };
+  },
+
+  toJSON(message: StatusAnnotation): unknown {
+    const obj: any = {};
+    if (message.workInProgress !== false) {
+      obj.workInProgress = message.workInProgress;
+    }
+    if (message.packageVersionStatus !== 0) {
+      obj.packageVersionStatus = packageVersionStatusToJSON(message.packageVersionStatus);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -97,6 +97,33 @@ export enum SocketAddress_Protocol {
   UNRECOGNIZED = -1,
 }
 
+export function socketAddress_ProtocolFromJSON(object: any): SocketAddress_Protocol {
+  switch (object) {
+    case 0:
+    case "TCP":
+      return SocketAddress_Protocol.TCP;
+    case 1:
+    case "UDP":
+      return SocketAddress_Protocol.UDP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SocketAddress_Protocol.UNRECOGNIZED;
+  }
+}
+
+export function socketAddress_ProtocolToJSON(object: SocketAddress_Protocol): string {
+  switch (object) {
+    case SocketAddress_Protocol.TCP:
+      return "TCP";
+    case SocketAddress_Protocol.UDP:
+      return "UDP";
+    case SocketAddress_Protocol.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface TcpKeepalive {
   /**
    * Maximum number of keepalive probes to send without response before deciding
@@ -267,6 +294,24 @@ export const Pipe: MessageFns<Pipe> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Pipe {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: Pipe): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
 };
 
 function createBaseEnvoyInternalAddress(): EnvoyInternalAddress {
@@ -323,6 +368,32 @@ export const EnvoyInternalAddress: MessageFns<EnvoyInternalAddress> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): EnvoyInternalAddress {
+    return {
+      serverListenerName: isSet(object.serverListenerName)
+        ? globalThis.String(object.serverListenerName)
+        : isSet(object.server_listener_name)
+        ? globalThis.String(object.server_listener_name)
+        : undefined,
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EnvoyInternalAddress): unknown {
+    const obj: any = {};
+    if (message.serverListenerName !== undefined) {
+      obj.serverListenerName = message.serverListenerName;
+    }
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    return obj;
   },
 };
 
@@ -425,6 +496,56 @@ export const SocketAddress: MessageFns<SocketAddress> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SocketAddress {
+    return {
+      protocol: isSet(object.protocol) ? socketAddress_ProtocolFromJSON(object.protocol) : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      portValue: isSet(object.portValue)
+        ? globalThis.Number(object.portValue)
+        : isSet(object.port_value)
+        ? globalThis.Number(object.port_value)
+        : undefined,
+      namedPort: isSet(object.namedPort)
+        ? globalThis.String(object.namedPort)
+        : isSet(object.named_port)
+        ? globalThis.String(object.named_port)
+        : undefined,
+      resolverName: isSet(object.resolverName)
+        ? globalThis.String(object.resolverName)
+        : isSet(object.resolver_name)
+        ? globalThis.String(object.resolver_name)
+        : "",
+      ipv4Compat: isSet(object.ipv4Compat)
+        ? globalThis.Boolean(object.ipv4Compat)
+        : isSet(object.ipv4_compat)
+        ? globalThis.Boolean(object.ipv4_compat)
+        : false,
+    };
+  },
+
+  toJSON(message: SocketAddress): unknown {
+    const obj: any = {};
+    if (message.protocol !== 0) {
+      obj.protocol = socketAddress_ProtocolToJSON(message.protocol);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.portValue !== undefined) {
+      obj.portValue = Math.round(message.portValue);
+    }
+    if (message.namedPort !== undefined) {
+      obj.namedPort = message.namedPort;
+    }
+    if (message.resolverName !== "") {
+      obj.resolverName = message.resolverName;
+    }
+    if (message.ipv4Compat !== false) {
+      obj.ipv4Compat = message.ipv4Compat;
+    }
+    return obj;
+  },
 };
 
 function createBaseTcpKeepalive(): TcpKeepalive {
@@ -493,6 +614,40 @@ export const TcpKeepalive: MessageFns<TcpKeepalive> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): TcpKeepalive {
+    return {
+      keepaliveProbes: isSet(object.keepaliveProbes)
+        ? Number(object.keepaliveProbes)
+        : isSet(object.keepalive_probes)
+        ? Number(object.keepalive_probes)
+        : undefined,
+      keepaliveTime: isSet(object.keepaliveTime)
+        ? Number(object.keepaliveTime)
+        : isSet(object.keepalive_time)
+        ? Number(object.keepalive_time)
+        : undefined,
+      keepaliveInterval: isSet(object.keepaliveInterval)
+        ? Number(object.keepaliveInterval)
+        : isSet(object.keepalive_interval)
+        ? Number(object.keepalive_interval)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TcpKeepalive): unknown {
+    const obj: any = {};
+    if (message.keepaliveProbes !== undefined) {
+      obj.keepaliveProbes = message.keepaliveProbes;
+    }
+    if (message.keepaliveTime !== undefined) {
+      obj.keepaliveTime = message.keepaliveTime;
+    }
+    if (message.keepaliveInterval !== undefined) {
+      obj.keepaliveInterval = message.keepaliveInterval;
+    }
+    return obj;
+  },
 };
 
 function createBaseExtraSourceAddress(): ExtraSourceAddress {
@@ -549,6 +704,28 @@ export const ExtraSourceAddress: MessageFns<ExtraSourceAddress> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): ExtraSourceAddress {
+    return {
+      address: isSet(object.address) ? SocketAddress.fromJSON(object.address) : undefined,
+      socketOptions: isSet(object.socketOptions)
+        ? SocketOptionsOverride.fromJSON(object.socketOptions)
+        : isSet(object.socket_options)
+        ? SocketOptionsOverride.fromJSON(object.socket_options)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExtraSourceAddress): unknown {
+    const obj: any = {};
+    if (message.address !== undefined) {
+      obj.address = SocketAddress.toJSON(message.address);
+    }
+    if (message.socketOptions !== undefined) {
+      obj.socketOptions = SocketOptionsOverride.toJSON(message.socketOptions);
+    }
+    return obj;
   },
 };
 
@@ -658,6 +835,60 @@ export const BindConfig: MessageFns<BindConfig> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): BindConfig {
+    return {
+      sourceAddress: isSet(object.sourceAddress)
+        ? SocketAddress.fromJSON(object.sourceAddress)
+        : isSet(object.source_address)
+        ? SocketAddress.fromJSON(object.source_address)
+        : undefined,
+      freebind: isSet(object.freebind) ? Boolean(object.freebind) : undefined,
+      socketOptions: globalThis.Array.isArray(object?.socketOptions)
+        ? object.socketOptions.map((e: any) => SocketOption.fromJSON(e))
+        : globalThis.Array.isArray(object?.socket_options)
+        ? object.socket_options.map((e: any) => SocketOption.fromJSON(e))
+        : [],
+      extraSourceAddresses: globalThis.Array.isArray(object?.extraSourceAddresses)
+        ? object.extraSourceAddresses.map((e: any) => ExtraSourceAddress.fromJSON(e))
+        : globalThis.Array.isArray(object?.extra_source_addresses)
+        ? object.extra_source_addresses.map((e: any) => ExtraSourceAddress.fromJSON(e))
+        : [],
+      additionalSourceAddresses: globalThis.Array.isArray(object?.additionalSourceAddresses)
+        ? object.additionalSourceAddresses.map((e: any) => SocketAddress.fromJSON(e))
+        : globalThis.Array.isArray(object?.additional_source_addresses)
+        ? object.additional_source_addresses.map((e: any) => SocketAddress.fromJSON(e))
+        : [],
+      localAddressSelector: isSet(object.localAddressSelector)
+        ? TypedExtensionConfig.fromJSON(object.localAddressSelector)
+        : isSet(object.local_address_selector)
+        ? TypedExtensionConfig.fromJSON(object.local_address_selector)
+        : undefined,
+    };
+  },
+
+  toJSON(message: BindConfig): unknown {
+    const obj: any = {};
+    if (message.sourceAddress !== undefined) {
+      obj.sourceAddress = SocketAddress.toJSON(message.sourceAddress);
+    }
+    if (message.freebind !== undefined) {
+      obj.freebind = message.freebind;
+    }
+    if (message.socketOptions?.length) {
+      obj.socketOptions = message.socketOptions.map((e) => SocketOption.toJSON(e));
+    }
+    if (message.extraSourceAddresses?.length) {
+      obj.extraSourceAddresses = message.extraSourceAddresses.map((e) => ExtraSourceAddress.toJSON(e));
+    }
+    if (message.additionalSourceAddresses?.length) {
+      obj.additionalSourceAddresses = message.additionalSourceAddresses.map((e) => SocketAddress.toJSON(e));
+    }
+    if (message.localAddressSelector !== undefined) {
+      obj.localAddressSelector = TypedExtensionConfig.toJSON(message.localAddressSelector);
+    }
+    return obj;
+  },
 };
 
 function createBaseAddress(): Address {
@@ -726,6 +957,36 @@ export const Address: MessageFns<Address> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Address {
+    return {
+      socketAddress: isSet(object.socketAddress)
+        ? SocketAddress.fromJSON(object.socketAddress)
+        : isSet(object.socket_address)
+        ? SocketAddress.fromJSON(object.socket_address)
+        : undefined,
+      pipe: isSet(object.pipe) ? Pipe.fromJSON(object.pipe) : undefined,
+      envoyInternalAddress: isSet(object.envoyInternalAddress)
+        ? EnvoyInternalAddress.fromJSON(object.envoyInternalAddress)
+        : isSet(object.envoy_internal_address)
+        ? EnvoyInternalAddress.fromJSON(object.envoy_internal_address)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Address): unknown {
+    const obj: any = {};
+    if (message.socketAddress !== undefined) {
+      obj.socketAddress = SocketAddress.toJSON(message.socketAddress);
+    }
+    if (message.pipe !== undefined) {
+      obj.pipe = Pipe.toJSON(message.pipe);
+    }
+    if (message.envoyInternalAddress !== undefined) {
+      obj.envoyInternalAddress = EnvoyInternalAddress.toJSON(message.envoyInternalAddress);
+    }
+    return obj;
+  },
 };
 
 function createBaseCidrRange(): CidrRange {
@@ -783,9 +1044,41 @@ export const CidrRange: MessageFns<CidrRange> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): CidrRange {
+    return {
+      addressPrefix: isSet(object.addressPrefix)
+        ? globalThis.String(object.addressPrefix)
+        : isSet(object.address_prefix)
+        ? globalThis.String(object.address_prefix)
+        : "",
+      prefixLen: isSet(object.prefixLen)
+        ? Number(object.prefixLen)
+        : isSet(object.prefix_len)
+        ? Number(object.prefix_len)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CidrRange): unknown {
+    const obj: any = {};
+    if (message.addressPrefix !== "") {
+      obj.addressPrefix = message.addressPrefix;
+    }
+    if (message.prefixLen !== undefined) {
+      obj.prefixLen = message.prefixLen;
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -87,9 +87,41 @@ export const BackoffStrategy: MessageFns<BackoffStrategy> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): BackoffStrategy {
+    return {
+      baseInterval: isSet(object.baseInterval)
+        ? Duration.fromJSON(object.baseInterval)
+        : isSet(object.base_interval)
+        ? Duration.fromJSON(object.base_interval)
+        : undefined,
+      maxInterval: isSet(object.maxInterval)
+        ? Duration.fromJSON(object.maxInterval)
+        : isSet(object.max_interval)
+        ? Duration.fromJSON(object.max_interval)
+        : undefined,
+    };
+  },
+
+  toJSON(message: BackoffStrategy): unknown {
+    const obj: any = {};
+    if (message.baseInterval !== undefined) {
+      obj.baseInterval = Duration.toJSON(message.baseInterval);
+    }
+    if (message.maxInterval !== undefined) {
+      obj.maxInterval = Duration.toJSON(message.maxInterval);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -35,6 +35,33 @@ export enum RoutingPriority {
   UNRECOGNIZED = -1,
 }
 
+export function routingPriorityFromJSON(object: any): RoutingPriority {
+  switch (object) {
+    case 0:
+    case "DEFAULT":
+      return RoutingPriority.DEFAULT;
+    case 1:
+    case "HIGH":
+      return RoutingPriority.HIGH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RoutingPriority.UNRECOGNIZED;
+  }
+}
+
+export function routingPriorityToJSON(object: RoutingPriority): string {
+  switch (object) {
+    case RoutingPriority.DEFAULT:
+      return "DEFAULT";
+    case RoutingPriority.HIGH:
+      return "HIGH";
+    case RoutingPriority.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** HTTP request method. */
 export enum RequestMethod {
   METHOD_UNSPECIFIED = 0,
@@ -50,6 +77,73 @@ export enum RequestMethod {
   UNRECOGNIZED = -1,
 }
 
+export function requestMethodFromJSON(object: any): RequestMethod {
+  switch (object) {
+    case 0:
+    case "METHOD_UNSPECIFIED":
+      return RequestMethod.METHOD_UNSPECIFIED;
+    case 1:
+    case "GET":
+      return RequestMethod.GET;
+    case 2:
+    case "HEAD":
+      return RequestMethod.HEAD;
+    case 3:
+    case "POST":
+      return RequestMethod.POST;
+    case 4:
+    case "PUT":
+      return RequestMethod.PUT;
+    case 5:
+    case "DELETE":
+      return RequestMethod.DELETE;
+    case 6:
+    case "CONNECT":
+      return RequestMethod.CONNECT;
+    case 7:
+    case "OPTIONS":
+      return RequestMethod.OPTIONS;
+    case 8:
+    case "TRACE":
+      return RequestMethod.TRACE;
+    case 9:
+    case "PATCH":
+      return RequestMethod.PATCH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RequestMethod.UNRECOGNIZED;
+  }
+}
+
+export function requestMethodToJSON(object: RequestMethod): string {
+  switch (object) {
+    case RequestMethod.METHOD_UNSPECIFIED:
+      return "METHOD_UNSPECIFIED";
+    case RequestMethod.GET:
+      return "GET";
+    case RequestMethod.HEAD:
+      return "HEAD";
+    case RequestMethod.POST:
+      return "POST";
+    case RequestMethod.PUT:
+      return "PUT";
+    case RequestMethod.DELETE:
+      return "DELETE";
+    case RequestMethod.CONNECT:
+      return "CONNECT";
+    case RequestMethod.OPTIONS:
+      return "OPTIONS";
+    case RequestMethod.TRACE:
+      return "TRACE";
+    case RequestMethod.PATCH:
+      return "PATCH";
+    case RequestMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Identifies the direction of the traffic relative to the local Envoy. */
 export enum TrafficDirection {
   /** UNSPECIFIED - Default option is unspecified. */
@@ -59,6 +153,38 @@ export enum TrafficDirection {
   /** OUTBOUND - The transport is used for outgoing traffic. */
   OUTBOUND = 2,
   UNRECOGNIZED = -1,
+}
+
+export function trafficDirectionFromJSON(object: any): TrafficDirection {
+  switch (object) {
+    case 0:
+    case "UNSPECIFIED":
+      return TrafficDirection.UNSPECIFIED;
+    case 1:
+    case "INBOUND":
+      return TrafficDirection.INBOUND;
+    case 2:
+    case "OUTBOUND":
+      return TrafficDirection.OUTBOUND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TrafficDirection.UNRECOGNIZED;
+  }
+}
+
+export function trafficDirectionToJSON(object: TrafficDirection): string {
+  switch (object) {
+    case TrafficDirection.UNSPECIFIED:
+      return "UNSPECIFIED";
+    case TrafficDirection.INBOUND:
+      return "INBOUND";
+    case TrafficDirection.OUTBOUND:
+      return "OUTBOUND";
+    case TrafficDirection.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 /** Identifies location of where either Envoy runs or where upstream hosts run. */
@@ -381,6 +507,43 @@ export enum KeyValueAppend_KeyValueAppendAction {
   UNRECOGNIZED = -1,
 }
 
+export function keyValueAppend_KeyValueAppendActionFromJSON(object: any): KeyValueAppend_KeyValueAppendAction {
+  switch (object) {
+    case 0:
+    case "APPEND_IF_EXISTS_OR_ADD":
+      return KeyValueAppend_KeyValueAppendAction.APPEND_IF_EXISTS_OR_ADD;
+    case 1:
+    case "ADD_IF_ABSENT":
+      return KeyValueAppend_KeyValueAppendAction.ADD_IF_ABSENT;
+    case 2:
+    case "OVERWRITE_IF_EXISTS_OR_ADD":
+      return KeyValueAppend_KeyValueAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
+    case 3:
+    case "OVERWRITE_IF_EXISTS":
+      return KeyValueAppend_KeyValueAppendAction.OVERWRITE_IF_EXISTS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return KeyValueAppend_KeyValueAppendAction.UNRECOGNIZED;
+  }
+}
+
+export function keyValueAppend_KeyValueAppendActionToJSON(object: KeyValueAppend_KeyValueAppendAction): string {
+  switch (object) {
+    case KeyValueAppend_KeyValueAppendAction.APPEND_IF_EXISTS_OR_ADD:
+      return "APPEND_IF_EXISTS_OR_ADD";
+    case KeyValueAppend_KeyValueAppendAction.ADD_IF_ABSENT:
+      return "ADD_IF_ABSENT";
+    case KeyValueAppend_KeyValueAppendAction.OVERWRITE_IF_EXISTS_OR_ADD:
+      return "OVERWRITE_IF_EXISTS_OR_ADD";
+    case KeyValueAppend_KeyValueAppendAction.OVERWRITE_IF_EXISTS:
+      return "OVERWRITE_IF_EXISTS";
+    case KeyValueAppend_KeyValueAppendAction.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Key/value pair to append or remove. */
 export interface KeyValueMutation {
   /** Key/value pair to append or overwrite. Only one of ``append`` or ``remove`` can be set. */
@@ -484,6 +647,43 @@ export enum HeaderValueOption_HeaderAppendAction {
    */
   OVERWRITE_IF_EXISTS = 3,
   UNRECOGNIZED = -1,
+}
+
+export function headerValueOption_HeaderAppendActionFromJSON(object: any): HeaderValueOption_HeaderAppendAction {
+  switch (object) {
+    case 0:
+    case "APPEND_IF_EXISTS_OR_ADD":
+      return HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD;
+    case 1:
+    case "ADD_IF_ABSENT":
+      return HeaderValueOption_HeaderAppendAction.ADD_IF_ABSENT;
+    case 2:
+    case "OVERWRITE_IF_EXISTS_OR_ADD":
+      return HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD;
+    case 3:
+    case "OVERWRITE_IF_EXISTS":
+      return HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HeaderValueOption_HeaderAppendAction.UNRECOGNIZED;
+  }
+}
+
+export function headerValueOption_HeaderAppendActionToJSON(object: HeaderValueOption_HeaderAppendAction): string {
+  switch (object) {
+    case HeaderValueOption_HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD:
+      return "APPEND_IF_EXISTS_OR_ADD";
+    case HeaderValueOption_HeaderAppendAction.ADD_IF_ABSENT:
+      return "ADD_IF_ABSENT";
+    case HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD:
+      return "OVERWRITE_IF_EXISTS_OR_ADD";
+    case HeaderValueOption_HeaderAppendAction.OVERWRITE_IF_EXISTS:
+      return "OVERWRITE_IF_EXISTS";
+    case HeaderValueOption_HeaderAppendAction.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 /** Wrapper for a set of headers. */
@@ -718,6 +918,32 @@ export const Locality: MessageFns<Locality> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Locality {
+    return {
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      zone: isSet(object.zone) ? globalThis.String(object.zone) : "",
+      subZone: isSet(object.subZone)
+        ? globalThis.String(object.subZone)
+        : isSet(object.sub_zone)
+        ? globalThis.String(object.sub_zone)
+        : "",
+    };
+  },
+
+  toJSON(message: Locality): unknown {
+    const obj: any = {};
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.zone !== "") {
+      obj.zone = message.zone;
+    }
+    if (message.subZone !== "") {
+      obj.subZone = message.subZone;
+    }
+    return obj;
+  },
 };
 
 function createBaseBuildVersion(): BuildVersion {
@@ -774,6 +1000,24 @@ export const BuildVersion: MessageFns<BuildVersion> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): BuildVersion {
+    return {
+      version: isSet(object.version) ? SemanticVersion.fromJSON(object.version) : undefined,
+      metadata: isObject(object.metadata) ? object.metadata : undefined,
+    };
+  },
+
+  toJSON(message: BuildVersion): unknown {
+    const obj: any = {};
+    if (message.version !== undefined) {
+      obj.version = SemanticVersion.toJSON(message.version);
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = message.metadata;
+    }
+    return obj;
   },
 };
 
@@ -875,6 +1119,48 @@ export const Extension: MessageFns<Extension> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Extension {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      typeDescriptor: isSet(object.typeDescriptor)
+        ? globalThis.String(object.typeDescriptor)
+        : isSet(object.type_descriptor)
+        ? globalThis.String(object.type_descriptor)
+        : "",
+      version: isSet(object.version) ? BuildVersion.fromJSON(object.version) : undefined,
+      disabled: isSet(object.disabled) ? globalThis.Boolean(object.disabled) : false,
+      typeUrls: globalThis.Array.isArray(object?.typeUrls)
+        ? object.typeUrls.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.type_urls)
+        ? object.type_urls.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Extension): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.typeDescriptor !== "") {
+      obj.typeDescriptor = message.typeDescriptor;
+    }
+    if (message.version !== undefined) {
+      obj.version = BuildVersion.toJSON(message.version);
+    }
+    if (message.disabled !== false) {
+      obj.disabled = message.disabled;
+    }
+    if (message.typeUrls?.length) {
+      obj.typeUrls = message.typeUrls;
+    }
+    return obj;
   },
 };
 
@@ -1047,6 +1333,114 @@ export const Node: MessageFns<Node> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Node {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      cluster: isSet(object.cluster) ? globalThis.String(object.cluster) : "",
+      metadata: isObject(object.metadata) ? object.metadata : undefined,
+      dynamicParameters: isObject(object.dynamicParameters)
+        ? (globalThis.Object.entries(object.dynamicParameters) as [string, any][]).reduce(
+          (acc: { [key: string]: ContextParams }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: ContextParams.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.dynamic_parameters)
+        ? (globalThis.Object.entries(object.dynamic_parameters) as [string, any][]).reduce(
+          (acc: { [key: string]: ContextParams }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: ContextParams.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      locality: isSet(object.locality) ? Locality.fromJSON(object.locality) : undefined,
+      userAgentName: isSet(object.userAgentName)
+        ? globalThis.String(object.userAgentName)
+        : isSet(object.user_agent_name)
+        ? globalThis.String(object.user_agent_name)
+        : "",
+      userAgentVersion: isSet(object.userAgentVersion)
+        ? globalThis.String(object.userAgentVersion)
+        : isSet(object.user_agent_version)
+        ? globalThis.String(object.user_agent_version)
+        : undefined,
+      userAgentBuildVersion: isSet(object.userAgentBuildVersion)
+        ? BuildVersion.fromJSON(object.userAgentBuildVersion)
+        : isSet(object.user_agent_build_version)
+        ? BuildVersion.fromJSON(object.user_agent_build_version)
+        : undefined,
+      extensions: globalThis.Array.isArray(object?.extensions)
+        ? object.extensions.map((e: any) => Extension.fromJSON(e))
+        : [],
+      clientFeatures: globalThis.Array.isArray(object?.clientFeatures)
+        ? object.clientFeatures.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.client_features)
+        ? object.client_features.map((e: any) => globalThis.String(e))
+        : [],
+      listeningAddresses: globalThis.Array.isArray(object?.listeningAddresses)
+        ? object.listeningAddresses.map((e: any) => Address.fromJSON(e))
+        : globalThis.Array.isArray(object?.listening_addresses)
+        ? object.listening_addresses.map((e: any) => Address.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Node): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.cluster !== "") {
+      obj.cluster = message.cluster;
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = message.metadata;
+    }
+    if (message.dynamicParameters) {
+      const entries = globalThis.Object.entries(message.dynamicParameters) as [string, ContextParams][];
+      if (entries.length > 0) {
+        obj.dynamicParameters = {};
+        entries.forEach(([k, v]) => {
+          obj.dynamicParameters[k] = ContextParams.toJSON(v);
+        });
+      }
+    }
+    if (message.locality !== undefined) {
+      obj.locality = Locality.toJSON(message.locality);
+    }
+    if (message.userAgentName !== "") {
+      obj.userAgentName = message.userAgentName;
+    }
+    if (message.userAgentVersion !== undefined) {
+      obj.userAgentVersion = message.userAgentVersion;
+    }
+    if (message.userAgentBuildVersion !== undefined) {
+      obj.userAgentBuildVersion = BuildVersion.toJSON(message.userAgentBuildVersion);
+    }
+    if (message.extensions?.length) {
+      obj.extensions = message.extensions.map((e) => Extension.toJSON(e));
+    }
+    if (message.clientFeatures?.length) {
+      obj.clientFeatures = message.clientFeatures;
+    }
+    if (message.listeningAddresses?.length) {
+      obj.listeningAddresses = message.listeningAddresses.map((e) => Address.toJSON(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseNode_DynamicParametersEntry(): Node_DynamicParametersEntry {
@@ -1103,6 +1497,24 @@ export const Node_DynamicParametersEntry: MessageFns<Node_DynamicParametersEntry
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Node_DynamicParametersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ContextParams.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: Node_DynamicParametersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ContextParams.toJSON(message.value);
+    }
+    return obj;
   },
 };
 
@@ -1171,6 +1583,91 @@ export const Metadata: MessageFns<Metadata> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Metadata {
+    return {
+      filterMetadata: isObject(object.filterMetadata)
+        ? (globalThis.Object.entries(object.filterMetadata) as [string, any][]).reduce(
+          (acc: { [key: string]: { [key: string]: any } | undefined }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: value as { [key: string]: any } | undefined,
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.filter_metadata)
+        ? (globalThis.Object.entries(object.filter_metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: { [key: string]: any } | undefined }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: value as { [key: string]: any } | undefined,
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      typedFilterMetadata: isObject(object.typedFilterMetadata)
+        ? (globalThis.Object.entries(object.typedFilterMetadata) as [string, any][]).reduce(
+          (acc: { [key: string]: Any }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Any.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.typed_filter_metadata)
+        ? (globalThis.Object.entries(object.typed_filter_metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: Any }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: Any.fromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: Metadata): unknown {
+    const obj: any = {};
+    if (message.filterMetadata) {
+      const entries = globalThis.Object.entries(message.filterMetadata) as [
+        string,
+        { [key: string]: any } | undefined,
+      ][];
+      if (entries.length > 0) {
+        obj.filterMetadata = {};
+        entries.forEach(([k, v]) => {
+          obj.filterMetadata[k] = v;
+        });
+      }
+    }
+    if (message.typedFilterMetadata) {
+      const entries = globalThis.Object.entries(message.typedFilterMetadata) as [string, Any][];
+      if (entries.length > 0) {
+        obj.typedFilterMetadata = {};
+        entries.forEach(([k, v]) => {
+          obj.typedFilterMetadata[k] = Any.toJSON(v);
+        });
+      }
+    }
+    return obj;
+  },
 };
 
 function createBaseMetadata_FilterMetadataEntry(): Metadata_FilterMetadataEntry {
@@ -1227,6 +1724,24 @@ export const Metadata_FilterMetadataEntry: MessageFns<Metadata_FilterMetadataEnt
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): Metadata_FilterMetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isObject(object.value) ? object.value : undefined,
+    };
+  },
+
+  toJSON(message: Metadata_FilterMetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = message.value;
+    }
+    return obj;
   },
 };
 
@@ -1285,6 +1800,24 @@ export const Metadata_TypedFilterMetadataEntry: MessageFns<Metadata_TypedFilterM
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): Metadata_TypedFilterMetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? Any.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: Metadata_TypedFilterMetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = Any.toJSON(message.value);
+    }
+    return obj;
+  },
 };
 
 function createBaseRuntimeUInt32(): RuntimeUInt32 {
@@ -1341,6 +1874,32 @@ export const RuntimeUInt32: MessageFns<RuntimeUInt32> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RuntimeUInt32 {
+    return {
+      defaultValue: isSet(object.defaultValue)
+        ? globalThis.Number(object.defaultValue)
+        : isSet(object.default_value)
+        ? globalThis.Number(object.default_value)
+        : 0,
+      runtimeKey: isSet(object.runtimeKey)
+        ? globalThis.String(object.runtimeKey)
+        : isSet(object.runtime_key)
+        ? globalThis.String(object.runtime_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeUInt32): unknown {
+    const obj: any = {};
+    if (message.defaultValue !== 0) {
+      obj.defaultValue = Math.round(message.defaultValue);
+    }
+    if (message.runtimeKey !== "") {
+      obj.runtimeKey = message.runtimeKey;
+    }
+    return obj;
   },
 };
 
@@ -1399,6 +1958,32 @@ export const RuntimePercent: MessageFns<RuntimePercent> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RuntimePercent {
+    return {
+      defaultValue: isSet(object.defaultValue)
+        ? Percent.fromJSON(object.defaultValue)
+        : isSet(object.default_value)
+        ? Percent.fromJSON(object.default_value)
+        : undefined,
+      runtimeKey: isSet(object.runtimeKey)
+        ? globalThis.String(object.runtimeKey)
+        : isSet(object.runtime_key)
+        ? globalThis.String(object.runtime_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimePercent): unknown {
+    const obj: any = {};
+    if (message.defaultValue !== undefined) {
+      obj.defaultValue = Percent.toJSON(message.defaultValue);
+    }
+    if (message.runtimeKey !== "") {
+      obj.runtimeKey = message.runtimeKey;
+    }
+    return obj;
+  },
 };
 
 function createBaseRuntimeDouble(): RuntimeDouble {
@@ -1455,6 +2040,32 @@ export const RuntimeDouble: MessageFns<RuntimeDouble> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RuntimeDouble {
+    return {
+      defaultValue: isSet(object.defaultValue)
+        ? globalThis.Number(object.defaultValue)
+        : isSet(object.default_value)
+        ? globalThis.Number(object.default_value)
+        : 0,
+      runtimeKey: isSet(object.runtimeKey)
+        ? globalThis.String(object.runtimeKey)
+        : isSet(object.runtime_key)
+        ? globalThis.String(object.runtime_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeDouble): unknown {
+    const obj: any = {};
+    if (message.defaultValue !== 0) {
+      obj.defaultValue = floatToJson(message.defaultValue);
+    }
+    if (message.runtimeKey !== "") {
+      obj.runtimeKey = message.runtimeKey;
+    }
+    return obj;
   },
 };
 
@@ -1513,6 +2124,32 @@ export const RuntimeFeatureFlag: MessageFns<RuntimeFeatureFlag> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RuntimeFeatureFlag {
+    return {
+      defaultValue: isSet(object.defaultValue)
+        ? Boolean(object.defaultValue)
+        : isSet(object.default_value)
+        ? Boolean(object.default_value)
+        : undefined,
+      runtimeKey: isSet(object.runtimeKey)
+        ? globalThis.String(object.runtimeKey)
+        : isSet(object.runtime_key)
+        ? globalThis.String(object.runtime_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeFeatureFlag): unknown {
+    const obj: any = {};
+    if (message.defaultValue !== undefined) {
+      obj.defaultValue = message.defaultValue;
+    }
+    if (message.runtimeKey !== "") {
+      obj.runtimeKey = message.runtimeKey;
+    }
+    return obj;
+  },
 };
 
 function createBaseKeyValue(): KeyValue {
@@ -1569,6 +2206,24 @@ export const KeyValue: MessageFns<KeyValue> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): KeyValue {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: KeyValue): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
   },
 };
 
@@ -1627,6 +2282,24 @@ export const KeyValueAppend: MessageFns<KeyValueAppend> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): KeyValueAppend {
+    return {
+      entry: isSet(object.entry) ? KeyValue.fromJSON(object.entry) : undefined,
+      action: isSet(object.action) ? keyValueAppend_KeyValueAppendActionFromJSON(object.action) : 0,
+    };
+  },
+
+  toJSON(message: KeyValueAppend): unknown {
+    const obj: any = {};
+    if (message.entry !== undefined) {
+      obj.entry = KeyValue.toJSON(message.entry);
+    }
+    if (message.action !== 0) {
+      obj.action = keyValueAppend_KeyValueAppendActionToJSON(message.action);
+    }
+    return obj;
+  },
 };
 
 function createBaseKeyValueMutation(): KeyValueMutation {
@@ -1684,6 +2357,24 @@ export const KeyValueMutation: MessageFns<KeyValueMutation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): KeyValueMutation {
+    return {
+      append: isSet(object.append) ? KeyValueAppend.fromJSON(object.append) : undefined,
+      remove: isSet(object.remove) ? globalThis.String(object.remove) : "",
+    };
+  },
+
+  toJSON(message: KeyValueMutation): unknown {
+    const obj: any = {};
+    if (message.append !== undefined) {
+      obj.append = KeyValueAppend.toJSON(message.append);
+    }
+    if (message.remove !== "") {
+      obj.remove = message.remove;
+    }
+    return obj;
+  },
 };
 
 function createBaseQueryParameter(): QueryParameter {
@@ -1740,6 +2431,24 @@ export const QueryParameter: MessageFns<QueryParameter> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): QueryParameter {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: QueryParameter): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
   },
 };
 
@@ -1808,6 +2517,32 @@ export const HeaderValue: MessageFns<HeaderValue> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): HeaderValue {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+      rawValue: isSet(object.rawValue)
+        ? Buffer.from(bytesFromBase64(object.rawValue))
+        : isSet(object.raw_value)
+        ? Buffer.from(bytesFromBase64(object.raw_value))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: HeaderValue): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    if (message.rawValue.length !== 0) {
+      obj.rawValue = base64FromBytes(message.rawValue);
+    }
+    return obj;
   },
 };
 
@@ -1888,6 +2623,40 @@ export const HeaderValueOption: MessageFns<HeaderValueOption> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): HeaderValueOption {
+    return {
+      header: isSet(object.header) ? HeaderValue.fromJSON(object.header) : undefined,
+      append: isSet(object.append) ? Boolean(object.append) : undefined,
+      appendAction: isSet(object.appendAction)
+        ? headerValueOption_HeaderAppendActionFromJSON(object.appendAction)
+        : isSet(object.append_action)
+        ? headerValueOption_HeaderAppendActionFromJSON(object.append_action)
+        : 0,
+      keepEmptyValue: isSet(object.keepEmptyValue)
+        ? globalThis.Boolean(object.keepEmptyValue)
+        : isSet(object.keep_empty_value)
+        ? globalThis.Boolean(object.keep_empty_value)
+        : false,
+    };
+  },
+
+  toJSON(message: HeaderValueOption): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = HeaderValue.toJSON(message.header);
+    }
+    if (message.append !== undefined) {
+      obj.append = message.append;
+    }
+    if (message.appendAction !== 0) {
+      obj.appendAction = headerValueOption_HeaderAppendActionToJSON(message.appendAction);
+    }
+    if (message.keepEmptyValue !== false) {
+      obj.keepEmptyValue = message.keepEmptyValue;
+    }
+    return obj;
+  },
 };
 
 function createBaseHeaderMap(): HeaderMap {
@@ -1934,6 +2703,20 @@ export const HeaderMap: MessageFns<HeaderMap> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): HeaderMap {
+    return {
+      headers: globalThis.Array.isArray(object?.headers) ? object.headers.map((e: any) => HeaderValue.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: HeaderMap): unknown {
+    const obj: any = {};
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => HeaderValue.toJSON(e));
+    }
+    return obj;
+  },
 };
 
 function createBaseWatchedDirectory(): WatchedDirectory {
@@ -1979,6 +2762,18 @@ export const WatchedDirectory: MessageFns<WatchedDirectory> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): WatchedDirectory {
+    return { path: isSet(object.path) ? globalThis.String(object.path) : "" };
+  },
+
+  toJSON(message: WatchedDirectory): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
   },
 };
 
@@ -2075,6 +2870,52 @@ export const DataSource: MessageFns<DataSource> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): DataSource {
+    return {
+      filename: isSet(object.filename) ? globalThis.String(object.filename) : undefined,
+      inlineBytes: isSet(object.inlineBytes)
+        ? Buffer.from(bytesFromBase64(object.inlineBytes))
+        : isSet(object.inline_bytes)
+        ? Buffer.from(bytesFromBase64(object.inline_bytes))
+        : undefined,
+      inlineString: isSet(object.inlineString)
+        ? globalThis.String(object.inlineString)
+        : isSet(object.inline_string)
+        ? globalThis.String(object.inline_string)
+        : undefined,
+      environmentVariable: isSet(object.environmentVariable)
+        ? globalThis.String(object.environmentVariable)
+        : isSet(object.environment_variable)
+        ? globalThis.String(object.environment_variable)
+        : undefined,
+      watchedDirectory: isSet(object.watchedDirectory)
+        ? WatchedDirectory.fromJSON(object.watchedDirectory)
+        : isSet(object.watched_directory)
+        ? WatchedDirectory.fromJSON(object.watched_directory)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DataSource): unknown {
+    const obj: any = {};
+    if (message.filename !== undefined) {
+      obj.filename = message.filename;
+    }
+    if (message.inlineBytes !== undefined) {
+      obj.inlineBytes = base64FromBytes(message.inlineBytes);
+    }
+    if (message.inlineString !== undefined) {
+      obj.inlineString = message.inlineString;
+    }
+    if (message.environmentVariable !== undefined) {
+      obj.environmentVariable = message.environmentVariable;
+    }
+    if (message.watchedDirectory !== undefined) {
+      obj.watchedDirectory = WatchedDirectory.toJSON(message.watchedDirectory);
+    }
+    return obj;
   },
 };
 
@@ -2184,6 +3025,64 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RetryPolicy {
+    return {
+      retryBackOff: isSet(object.retryBackOff)
+        ? BackoffStrategy.fromJSON(object.retryBackOff)
+        : isSet(object.retry_back_off)
+        ? BackoffStrategy.fromJSON(object.retry_back_off)
+        : undefined,
+      numRetries: isSet(object.numRetries)
+        ? Number(object.numRetries)
+        : isSet(object.num_retries)
+        ? Number(object.num_retries)
+        : undefined,
+      retryOn: isSet(object.retryOn)
+        ? globalThis.String(object.retryOn)
+        : isSet(object.retry_on)
+        ? globalThis.String(object.retry_on)
+        : "",
+      retryPriority: isSet(object.retryPriority)
+        ? RetryPolicy_RetryPriority.fromJSON(object.retryPriority)
+        : isSet(object.retry_priority)
+        ? RetryPolicy_RetryPriority.fromJSON(object.retry_priority)
+        : undefined,
+      retryHostPredicate: globalThis.Array.isArray(object?.retryHostPredicate)
+        ? object.retryHostPredicate.map((e: any) => RetryPolicy_RetryHostPredicate.fromJSON(e))
+        : globalThis.Array.isArray(object?.retry_host_predicate)
+        ? object.retry_host_predicate.map((e: any) => RetryPolicy_RetryHostPredicate.fromJSON(e))
+        : [],
+      hostSelectionRetryMaxAttempts: isSet(object.hostSelectionRetryMaxAttempts)
+        ? globalThis.Number(object.hostSelectionRetryMaxAttempts)
+        : isSet(object.host_selection_retry_max_attempts)
+        ? globalThis.Number(object.host_selection_retry_max_attempts)
+        : 0,
+    };
+  },
+
+  toJSON(message: RetryPolicy): unknown {
+    const obj: any = {};
+    if (message.retryBackOff !== undefined) {
+      obj.retryBackOff = BackoffStrategy.toJSON(message.retryBackOff);
+    }
+    if (message.numRetries !== undefined) {
+      obj.numRetries = message.numRetries;
+    }
+    if (message.retryOn !== "") {
+      obj.retryOn = message.retryOn;
+    }
+    if (message.retryPriority !== undefined) {
+      obj.retryPriority = RetryPolicy_RetryPriority.toJSON(message.retryPriority);
+    }
+    if (message.retryHostPredicate?.length) {
+      obj.retryHostPredicate = message.retryHostPredicate.map((e) => RetryPolicy_RetryHostPredicate.toJSON(e));
+    }
+    if (message.hostSelectionRetryMaxAttempts !== 0) {
+      obj.hostSelectionRetryMaxAttempts = Math.round(message.hostSelectionRetryMaxAttempts);
+    }
+    return obj;
+  },
 };
 
 function createBaseRetryPolicy_RetryPriority(): RetryPolicy_RetryPriority {
@@ -2241,6 +3140,28 @@ export const RetryPolicy_RetryPriority: MessageFns<RetryPolicy_RetryPriority> = 
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RetryPolicy_RetryPriority {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      typedConfig: isSet(object.typedConfig)
+        ? Any.fromJSON(object.typedConfig)
+        : isSet(object.typed_config)
+        ? Any.fromJSON(object.typed_config)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RetryPolicy_RetryPriority): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.typedConfig !== undefined) {
+      obj.typedConfig = Any.toJSON(message.typedConfig);
+    }
+    return obj;
+  },
 };
 
 function createBaseRetryPolicy_RetryHostPredicate(): RetryPolicy_RetryHostPredicate {
@@ -2297,6 +3218,28 @@ export const RetryPolicy_RetryHostPredicate: MessageFns<RetryPolicy_RetryHostPre
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RetryPolicy_RetryHostPredicate {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      typedConfig: isSet(object.typedConfig)
+        ? Any.fromJSON(object.typedConfig)
+        : isSet(object.typed_config)
+        ? Any.fromJSON(object.typed_config)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RetryPolicy_RetryHostPredicate): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.typedConfig !== undefined) {
+      obj.typedConfig = Any.toJSON(message.typedConfig);
+    }
+    return obj;
   },
 };
 
@@ -2366,6 +3309,36 @@ export const RemoteDataSource: MessageFns<RemoteDataSource> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RemoteDataSource {
+    return {
+      httpUri: isSet(object.httpUri)
+        ? HttpUri.fromJSON(object.httpUri)
+        : isSet(object.http_uri)
+        ? HttpUri.fromJSON(object.http_uri)
+        : undefined,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      retryPolicy: isSet(object.retryPolicy)
+        ? RetryPolicy.fromJSON(object.retryPolicy)
+        : isSet(object.retry_policy)
+        ? RetryPolicy.fromJSON(object.retry_policy)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RemoteDataSource): unknown {
+    const obj: any = {};
+    if (message.httpUri !== undefined) {
+      obj.httpUri = HttpUri.toJSON(message.httpUri);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.retryPolicy !== undefined) {
+      obj.retryPolicy = RetryPolicy.toJSON(message.retryPolicy);
+    }
+    return obj;
+  },
 };
 
 function createBaseAsyncDataSource(): AsyncDataSource {
@@ -2422,6 +3395,24 @@ export const AsyncDataSource: MessageFns<AsyncDataSource> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): AsyncDataSource {
+    return {
+      local: isSet(object.local) ? DataSource.fromJSON(object.local) : undefined,
+      remote: isSet(object.remote) ? RemoteDataSource.fromJSON(object.remote) : undefined,
+    };
+  },
+
+  toJSON(message: AsyncDataSource): unknown {
+    const obj: any = {};
+    if (message.local !== undefined) {
+      obj.local = DataSource.toJSON(message.local);
+    }
+    if (message.remote !== undefined) {
+      obj.remote = RemoteDataSource.toJSON(message.remote);
+    }
+    return obj;
   },
 };
 
@@ -2480,6 +3471,28 @@ export const TransportSocket: MessageFns<TransportSocket> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): TransportSocket {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      typedConfig: isSet(object.typedConfig)
+        ? Any.fromJSON(object.typedConfig)
+        : isSet(object.typed_config)
+        ? Any.fromJSON(object.typed_config)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransportSocket): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.typedConfig !== undefined) {
+      obj.typedConfig = Any.toJSON(message.typedConfig);
+    }
+    return obj;
+  },
 };
 
 function createBaseRuntimeFractionalPercent(): RuntimeFractionalPercent {
@@ -2537,6 +3550,32 @@ export const RuntimeFractionalPercent: MessageFns<RuntimeFractionalPercent> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RuntimeFractionalPercent {
+    return {
+      defaultValue: isSet(object.defaultValue)
+        ? FractionalPercent.fromJSON(object.defaultValue)
+        : isSet(object.default_value)
+        ? FractionalPercent.fromJSON(object.default_value)
+        : undefined,
+      runtimeKey: isSet(object.runtimeKey)
+        ? globalThis.String(object.runtimeKey)
+        : isSet(object.runtime_key)
+        ? globalThis.String(object.runtime_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RuntimeFractionalPercent): unknown {
+    const obj: any = {};
+    if (message.defaultValue !== undefined) {
+      obj.defaultValue = FractionalPercent.toJSON(message.defaultValue);
+    }
+    if (message.runtimeKey !== "") {
+      obj.runtimeKey = message.runtimeKey;
+    }
+    return obj;
+  },
 };
 
 function createBaseControlPlane(): ControlPlane {
@@ -2583,7 +3622,31 @@ export const ControlPlane: MessageFns<ControlPlane> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): ControlPlane {
+    return { identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "" };
+  },
+
+  toJSON(message: ControlPlane): unknown {
+    const obj: any = {};
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    return obj;
+  },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -2596,7 +3659,17 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -88,9 +88,37 @@ export const TypedExtensionConfig: MessageFns<TypedExtensionConfig> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): TypedExtensionConfig {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      typedConfig: isSet(object.typedConfig)
+        ? Any.fromJSON(object.typedConfig)
+        : isSet(object.typed_config)
+        ? Any.fromJSON(object.typed_config)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TypedExtensionConfig): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.typedConfig !== undefined) {
+      obj.typedConfig = Any.toJSON(message.typedConfig);
+    }
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -71,6 +71,38 @@ export enum SocketOption_SocketState {
   UNRECOGNIZED = -1,
 }
 
+export function socketOption_SocketStateFromJSON(object: any): SocketOption_SocketState {
+  switch (object) {
+    case 0:
+    case "STATE_PREBIND":
+      return SocketOption_SocketState.STATE_PREBIND;
+    case 1:
+    case "STATE_BOUND":
+      return SocketOption_SocketState.STATE_BOUND;
+    case 2:
+    case "STATE_LISTENING":
+      return SocketOption_SocketState.STATE_LISTENING;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SocketOption_SocketState.UNRECOGNIZED;
+  }
+}
+
+export function socketOption_SocketStateToJSON(object: SocketOption_SocketState): string {
+  switch (object) {
+    case SocketOption_SocketState.STATE_PREBIND:
+      return "STATE_PREBIND";
+    case SocketOption_SocketState.STATE_BOUND:
+      return "STATE_BOUND";
+    case SocketOption_SocketState.STATE_LISTENING:
+      return "STATE_LISTENING";
+    case SocketOption_SocketState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface SocketOptionsOverride {
   socketOptions: SocketOption[];
 }
@@ -174,6 +206,48 @@ export const SocketOption: MessageFns<SocketOption> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SocketOption {
+    return {
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      level: isSet(object.level) ? globalThis.Number(object.level) : 0,
+      name: isSet(object.name) ? globalThis.Number(object.name) : 0,
+      intValue: isSet(object.intValue)
+        ? globalThis.Number(object.intValue)
+        : isSet(object.int_value)
+        ? globalThis.Number(object.int_value)
+        : undefined,
+      bufValue: isSet(object.bufValue)
+        ? Buffer.from(bytesFromBase64(object.bufValue))
+        : isSet(object.buf_value)
+        ? Buffer.from(bytesFromBase64(object.buf_value))
+        : undefined,
+      state: isSet(object.state) ? socketOption_SocketStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: SocketOption): unknown {
+    const obj: any = {};
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.level !== 0) {
+      obj.level = Math.round(message.level);
+    }
+    if (message.name !== 0) {
+      obj.name = Math.round(message.name);
+    }
+    if (message.intValue !== undefined) {
+      obj.intValue = Math.round(message.intValue);
+    }
+    if (message.bufValue !== undefined) {
+      obj.bufValue = base64FromBytes(message.bufValue);
+    }
+    if (message.state !== 0) {
+      obj.state = socketOption_SocketStateToJSON(message.state);
+    }
+    return obj;
+  },
 };
 
 function createBaseSocketOptionsOverride(): SocketOptionsOverride {
@@ -220,7 +294,33 @@ export const SocketOptionsOverride: MessageFns<SocketOptionsOverride> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): SocketOptionsOverride {
+    return {
+      socketOptions: globalThis.Array.isArray(object?.socketOptions)
+        ? object.socketOptions.map((e: any) => SocketOption.fromJSON(e))
+        : globalThis.Array.isArray(object?.socket_options)
+        ? object.socket_options.map((e: any) => SocketOption.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SocketOptionsOverride): unknown {
+    const obj: any = {};
+    if (message.socketOptions?.length) {
+      obj.socketOptions = message.socketOptions.map((e) => SocketOption.toJSON(e));
+    }
+    return obj;
+  },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -233,7 +333,13 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

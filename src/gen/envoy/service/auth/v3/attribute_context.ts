@@ -368,6 +368,88 @@ export const AttributeContext: MessageFns<AttributeContext> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext {
+    return {
+      source: isSet(object.source) ? AttributeContext_Peer.fromJSON(object.source) : undefined,
+      destination: isSet(object.destination) ? AttributeContext_Peer.fromJSON(object.destination) : undefined,
+      request: isSet(object.request) ? AttributeContext_Request.fromJSON(object.request) : undefined,
+      contextExtensions: isObject(object.contextExtensions)
+        ? (globalThis.Object.entries(object.contextExtensions) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.context_extensions)
+        ? (globalThis.Object.entries(object.context_extensions) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      metadataContext: isSet(object.metadataContext)
+        ? Metadata.fromJSON(object.metadataContext)
+        : isSet(object.metadata_context)
+        ? Metadata.fromJSON(object.metadata_context)
+        : undefined,
+      routeMetadataContext: isSet(object.routeMetadataContext)
+        ? Metadata.fromJSON(object.routeMetadataContext)
+        : isSet(object.route_metadata_context)
+        ? Metadata.fromJSON(object.route_metadata_context)
+        : undefined,
+      tlsSession: isSet(object.tlsSession)
+        ? AttributeContext_TLSSession.fromJSON(object.tlsSession)
+        : isSet(object.tls_session)
+        ? AttributeContext_TLSSession.fromJSON(object.tls_session)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AttributeContext): unknown {
+    const obj: any = {};
+    if (message.source !== undefined) {
+      obj.source = AttributeContext_Peer.toJSON(message.source);
+    }
+    if (message.destination !== undefined) {
+      obj.destination = AttributeContext_Peer.toJSON(message.destination);
+    }
+    if (message.request !== undefined) {
+      obj.request = AttributeContext_Request.toJSON(message.request);
+    }
+    if (message.contextExtensions) {
+      const entries = globalThis.Object.entries(message.contextExtensions) as [string, string][];
+      if (entries.length > 0) {
+        obj.contextExtensions = {};
+        entries.forEach(([k, v]) => {
+          obj.contextExtensions[k] = v;
+        });
+      }
+    }
+    if (message.metadataContext !== undefined) {
+      obj.metadataContext = Metadata.toJSON(message.metadataContext);
+    }
+    if (message.routeMetadataContext !== undefined) {
+      obj.routeMetadataContext = Metadata.toJSON(message.routeMetadataContext);
+    }
+    if (message.tlsSession !== undefined) {
+      obj.tlsSession = AttributeContext_TLSSession.toJSON(message.tlsSession);
+    }
+    return obj;
+  },
 };
 
 function createBaseAttributeContext_Peer(): AttributeContext_Peer {
@@ -461,6 +543,55 @@ export const AttributeContext_Peer: MessageFns<AttributeContext_Peer> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext_Peer {
+    return {
+      address: isSet(object.address) ? Address.fromJSON(object.address) : undefined,
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      principal: isSet(object.principal) ? globalThis.String(object.principal) : "",
+      certificate: isSet(object.certificate) ? globalThis.String(object.certificate) : "",
+    };
+  },
+
+  toJSON(message: AttributeContext_Peer): unknown {
+    const obj: any = {};
+    if (message.address !== undefined) {
+      obj.address = Address.toJSON(message.address);
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.principal !== "") {
+      obj.principal = message.principal;
+    }
+    if (message.certificate !== "") {
+      obj.certificate = message.certificate;
+    }
+    return obj;
+  },
 };
 
 function createBaseAttributeContext_Peer_LabelsEntry(): AttributeContext_Peer_LabelsEntry {
@@ -518,6 +649,24 @@ export const AttributeContext_Peer_LabelsEntry: MessageFns<AttributeContext_Peer
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext_Peer_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AttributeContext_Peer_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
 };
 
 function createBaseAttributeContext_Request(): AttributeContext_Request {
@@ -574,6 +723,24 @@ export const AttributeContext_Request: MessageFns<AttributeContext_Request> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): AttributeContext_Request {
+    return {
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      http: isSet(object.http) ? AttributeContext_HttpRequest.fromJSON(object.http) : undefined,
+    };
+  },
+
+  toJSON(message: AttributeContext_Request): unknown {
+    const obj: any = {};
+    if (message.time !== undefined) {
+      obj.time = fromTimestamp(message.time).toISOString();
+    }
+    if (message.http !== undefined) {
+      obj.http = AttributeContext_HttpRequest.toJSON(message.http);
+    }
+    return obj;
   },
 };
 
@@ -770,6 +937,95 @@ export const AttributeContext_HttpRequest: MessageFns<AttributeContext_HttpReque
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext_HttpRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      headerMap: isSet(object.headerMap)
+        ? HeaderMap.fromJSON(object.headerMap)
+        : isSet(object.header_map)
+        ? HeaderMap.fromJSON(object.header_map)
+        : undefined,
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      scheme: isSet(object.scheme) ? globalThis.String(object.scheme) : "",
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      fragment: isSet(object.fragment) ? globalThis.String(object.fragment) : "",
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+      rawBody: isSet(object.rawBody)
+        ? Buffer.from(bytesFromBase64(object.rawBody))
+        : isSet(object.raw_body)
+        ? Buffer.from(bytesFromBase64(object.raw_body))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: AttributeContext_HttpRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    if (message.headerMap !== undefined) {
+      obj.headerMap = HeaderMap.toJSON(message.headerMap);
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.scheme !== "") {
+      obj.scheme = message.scheme;
+    }
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.fragment !== "") {
+      obj.fragment = message.fragment;
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    if (message.rawBody.length !== 0) {
+      obj.rawBody = base64FromBytes(message.rawBody);
+    }
+    return obj;
+  },
 };
 
 function createBaseAttributeContext_HttpRequest_HeadersEntry(): AttributeContext_HttpRequest_HeadersEntry {
@@ -827,6 +1083,24 @@ export const AttributeContext_HttpRequest_HeadersEntry: MessageFns<AttributeCont
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext_HttpRequest_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AttributeContext_HttpRequest_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
 };
 
 function createBaseAttributeContext_TLSSession(): AttributeContext_TLSSession {
@@ -872,6 +1146,18 @@ export const AttributeContext_TLSSession: MessageFns<AttributeContext_TLSSession
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): AttributeContext_TLSSession {
+    return { sni: isSet(object.sni) ? globalThis.String(object.sni) : "" };
+  },
+
+  toJSON(message: AttributeContext_TLSSession): unknown {
+    const obj: any = {};
+    if (message.sni !== "") {
+      obj.sni = message.sni;
+    }
+    return obj;
   },
 };
 
@@ -930,7 +1216,66 @@ export const AttributeContext_ContextExtensionsEntry: MessageFns<AttributeContex
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): AttributeContext_ContextExtensionsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AttributeContext_ContextExtensionsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+const timestampFractionRegex = /:\d{2}\.\d+/;
+
+function fromJsonTimestamp(o: any): Timestamp {
+  if (o instanceof globalThis.Date) {
+    return toTimestamp(o);
+  } else if (typeof o === "string") {
+    // Date only keeps milliseconds, and parses longer fractions in an engine-specific way,
+    // so parse the fractional seconds ourselves and give Date only the whole seconds
+    const fraction = timestampFractionRegex.exec(o);
+    if (fraction === null) {
+      return toTimestamp(new globalThis.Date(o));
+    }
+    const fractionNanos = Number(fraction[0].slice(4, 13).padEnd(9, "0"));
+    const wholeSeconds = new globalThis.Date(o.replace(fraction[0], fraction[0].slice(0, 3)));
+    const timestamp = toTimestamp(new globalThis.Date(wholeSeconds.getTime() + Math.trunc(fractionNanos / 1_000_000)));
+    return { ...timestamp, nanos: (timestamp.nanos ?? 0) + (fractionNanos % 1_000_000) };
+  } else {
+    return Timestamp.fromJSON(o);
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -943,7 +1288,17 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

@@ -191,6 +191,18 @@ export const CheckRequest: MessageFns<CheckRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): CheckRequest {
+    return { attributes: isSet(object.attributes) ? AttributeContext.fromJSON(object.attributes) : undefined };
+  },
+
+  toJSON(message: CheckRequest): unknown {
+    const obj: any = {};
+    if (message.attributes !== undefined) {
+      obj.attributes = AttributeContext.toJSON(message.attributes);
+    }
+    return obj;
+  },
 };
 
 function createBaseDeniedHttpResponse(): DeniedHttpResponse {
@@ -258,6 +270,30 @@ export const DeniedHttpResponse: MessageFns<DeniedHttpResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): DeniedHttpResponse {
+    return {
+      status: isSet(object.status) ? HttpStatus.fromJSON(object.status) : undefined,
+      headers: globalThis.Array.isArray(object?.headers)
+        ? object.headers.map((e: any) => HeaderValueOption.fromJSON(e))
+        : [],
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+    };
+  },
+
+  toJSON(message: DeniedHttpResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = HttpStatus.toJSON(message.status);
+    }
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => HeaderValueOption.toJSON(e));
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    return obj;
   },
 };
 
@@ -367,6 +403,62 @@ export const OkHttpResponse: MessageFns<OkHttpResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): OkHttpResponse {
+    return {
+      headers: globalThis.Array.isArray(object?.headers)
+        ? object.headers.map((e: any) => HeaderValueOption.fromJSON(e))
+        : [],
+      headersToRemove: globalThis.Array.isArray(object?.headersToRemove)
+        ? object.headersToRemove.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.headers_to_remove)
+        ? object.headers_to_remove.map((e: any) => globalThis.String(e))
+        : [],
+      dynamicMetadata: isObject(object.dynamicMetadata)
+        ? object.dynamicMetadata
+        : isObject(object.dynamic_metadata)
+        ? object.dynamic_metadata
+        : undefined,
+      responseHeadersToAdd: globalThis.Array.isArray(object?.responseHeadersToAdd)
+        ? object.responseHeadersToAdd.map((e: any) => HeaderValueOption.fromJSON(e))
+        : globalThis.Array.isArray(object?.response_headers_to_add)
+        ? object.response_headers_to_add.map((e: any) => HeaderValueOption.fromJSON(e))
+        : [],
+      queryParametersToSet: globalThis.Array.isArray(object?.queryParametersToSet)
+        ? object.queryParametersToSet.map((e: any) => QueryParameter.fromJSON(e))
+        : globalThis.Array.isArray(object?.query_parameters_to_set)
+        ? object.query_parameters_to_set.map((e: any) => QueryParameter.fromJSON(e))
+        : [],
+      queryParametersToRemove: globalThis.Array.isArray(object?.queryParametersToRemove)
+        ? object.queryParametersToRemove.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.query_parameters_to_remove)
+        ? object.query_parameters_to_remove.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: OkHttpResponse): unknown {
+    const obj: any = {};
+    if (message.headers?.length) {
+      obj.headers = message.headers.map((e) => HeaderValueOption.toJSON(e));
+    }
+    if (message.headersToRemove?.length) {
+      obj.headersToRemove = message.headersToRemove;
+    }
+    if (message.dynamicMetadata !== undefined) {
+      obj.dynamicMetadata = message.dynamicMetadata;
+    }
+    if (message.responseHeadersToAdd?.length) {
+      obj.responseHeadersToAdd = message.responseHeadersToAdd.map((e) => HeaderValueOption.toJSON(e));
+    }
+    if (message.queryParametersToSet?.length) {
+      obj.queryParametersToSet = message.queryParametersToSet.map((e) => QueryParameter.toJSON(e));
+    }
+    if (message.queryParametersToRemove?.length) {
+      obj.queryParametersToRemove = message.queryParametersToRemove;
+    }
+    return obj;
+  },
 };
 
 function createBaseCheckResponse(): CheckResponse {
@@ -446,6 +538,44 @@ export const CheckResponse: MessageFns<CheckResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): CheckResponse {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      deniedResponse: isSet(object.deniedResponse)
+        ? DeniedHttpResponse.fromJSON(object.deniedResponse)
+        : isSet(object.denied_response)
+        ? DeniedHttpResponse.fromJSON(object.denied_response)
+        : undefined,
+      okResponse: isSet(object.okResponse)
+        ? OkHttpResponse.fromJSON(object.okResponse)
+        : isSet(object.ok_response)
+        ? OkHttpResponse.fromJSON(object.ok_response)
+        : undefined,
+      dynamicMetadata: isObject(object.dynamicMetadata)
+        ? object.dynamicMetadata
+        : isObject(object.dynamic_metadata)
+        ? object.dynamic_metadata
+        : undefined,
+    };
+  },
+
+  toJSON(message: CheckResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.deniedResponse !== undefined) {
+      obj.deniedResponse = DeniedHttpResponse.toJSON(message.deniedResponse);
+    }
+    if (message.okResponse !== undefined) {
+      obj.okResponse = OkHttpResponse.toJSON(message.okResponse);
+    }
+    if (message.dynamicMetadata !== undefined) {
+      obj.dynamicMetadata = message.dynamicMetadata;
+    }
+    return obj;
+  },
 };
 
 /**
@@ -508,7 +638,17 @@ export const AuthorizationClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

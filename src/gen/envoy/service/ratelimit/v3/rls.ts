@@ -116,6 +116,38 @@ export enum RateLimitResponse_Code {
   UNRECOGNIZED = -1,
 }
 
+export function rateLimitResponse_CodeFromJSON(object: any): RateLimitResponse_Code {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return RateLimitResponse_Code.UNKNOWN;
+    case 1:
+    case "OK":
+      return RateLimitResponse_Code.OK;
+    case 2:
+    case "OVER_LIMIT":
+      return RateLimitResponse_Code.OVER_LIMIT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RateLimitResponse_Code.UNRECOGNIZED;
+  }
+}
+
+export function rateLimitResponse_CodeToJSON(object: RateLimitResponse_Code): string {
+  switch (object) {
+    case RateLimitResponse_Code.UNKNOWN:
+      return "UNKNOWN";
+    case RateLimitResponse_Code.OK:
+      return "OK";
+    case RateLimitResponse_Code.OVER_LIMIT:
+      return "OVER_LIMIT";
+    case RateLimitResponse_Code.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Defines an actual rate limit in terms of requests per unit of time and the unit itself. */
 export interface RateLimitResponse_RateLimit {
   /** A name or description of this limit. */
@@ -146,6 +178,58 @@ export enum RateLimitResponse_RateLimit_Unit {
   /** YEAR - The time unit representing a year. */
   YEAR = 6,
   UNRECOGNIZED = -1,
+}
+
+export function rateLimitResponse_RateLimit_UnitFromJSON(object: any): RateLimitResponse_RateLimit_Unit {
+  switch (object) {
+    case 0:
+    case "UNKNOWN":
+      return RateLimitResponse_RateLimit_Unit.UNKNOWN;
+    case 1:
+    case "SECOND":
+      return RateLimitResponse_RateLimit_Unit.SECOND;
+    case 2:
+    case "MINUTE":
+      return RateLimitResponse_RateLimit_Unit.MINUTE;
+    case 3:
+    case "HOUR":
+      return RateLimitResponse_RateLimit_Unit.HOUR;
+    case 4:
+    case "DAY":
+      return RateLimitResponse_RateLimit_Unit.DAY;
+    case 5:
+    case "MONTH":
+      return RateLimitResponse_RateLimit_Unit.MONTH;
+    case 6:
+    case "YEAR":
+      return RateLimitResponse_RateLimit_Unit.YEAR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RateLimitResponse_RateLimit_Unit.UNRECOGNIZED;
+  }
+}
+
+export function rateLimitResponse_RateLimit_UnitToJSON(object: RateLimitResponse_RateLimit_Unit): string {
+  switch (object) {
+    case RateLimitResponse_RateLimit_Unit.UNKNOWN:
+      return "UNKNOWN";
+    case RateLimitResponse_RateLimit_Unit.SECOND:
+      return "SECOND";
+    case RateLimitResponse_RateLimit_Unit.MINUTE:
+      return "MINUTE";
+    case RateLimitResponse_RateLimit_Unit.HOUR:
+      return "HOUR";
+    case RateLimitResponse_RateLimit_Unit.DAY:
+      return "DAY";
+    case RateLimitResponse_RateLimit_Unit.MONTH:
+      return "MONTH";
+    case RateLimitResponse_RateLimit_Unit.YEAR:
+      return "YEAR";
+    case RateLimitResponse_RateLimit_Unit.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 /**
@@ -288,6 +372,34 @@ export const RateLimitRequest: MessageFns<RateLimitRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitRequest {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      descriptors: globalThis.Array.isArray(object?.descriptors)
+        ? object.descriptors.map((e: any) => RateLimitDescriptor.fromJSON(e))
+        : [],
+      hitsAddend: isSet(object.hitsAddend)
+        ? globalThis.Number(object.hitsAddend)
+        : isSet(object.hits_addend)
+        ? globalThis.Number(object.hits_addend)
+        : 0,
+    };
+  },
+
+  toJSON(message: RateLimitRequest): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.descriptors?.length) {
+      obj.descriptors = message.descriptors.map((e) => RateLimitDescriptor.toJSON(e));
+    }
+    if (message.hitsAddend !== 0) {
+      obj.hitsAddend = Math.round(message.hitsAddend);
+    }
+    return obj;
+  },
 };
 
 function createBaseRateLimitResponse(): RateLimitResponse {
@@ -408,6 +520,66 @@ export const RateLimitResponse: MessageFns<RateLimitResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitResponse {
+    return {
+      overallCode: isSet(object.overallCode)
+        ? rateLimitResponse_CodeFromJSON(object.overallCode)
+        : isSet(object.overall_code)
+        ? rateLimitResponse_CodeFromJSON(object.overall_code)
+        : 0,
+      statuses: globalThis.Array.isArray(object?.statuses)
+        ? object.statuses.map((e: any) => RateLimitResponse_DescriptorStatus.fromJSON(e))
+        : [],
+      responseHeadersToAdd: globalThis.Array.isArray(object?.responseHeadersToAdd)
+        ? object.responseHeadersToAdd.map((e: any) => HeaderValue.fromJSON(e))
+        : globalThis.Array.isArray(object?.response_headers_to_add)
+        ? object.response_headers_to_add.map((e: any) => HeaderValue.fromJSON(e))
+        : [],
+      requestHeadersToAdd: globalThis.Array.isArray(object?.requestHeadersToAdd)
+        ? object.requestHeadersToAdd.map((e: any) => HeaderValue.fromJSON(e))
+        : globalThis.Array.isArray(object?.request_headers_to_add)
+        ? object.request_headers_to_add.map((e: any) => HeaderValue.fromJSON(e))
+        : [],
+      rawBody: isSet(object.rawBody)
+        ? Buffer.from(bytesFromBase64(object.rawBody))
+        : isSet(object.raw_body)
+        ? Buffer.from(bytesFromBase64(object.raw_body))
+        : Buffer.alloc(0),
+      dynamicMetadata: isObject(object.dynamicMetadata)
+        ? object.dynamicMetadata
+        : isObject(object.dynamic_metadata)
+        ? object.dynamic_metadata
+        : undefined,
+      quota: isSet(object.quota) ? RateLimitResponse_Quota.fromJSON(object.quota) : undefined,
+    };
+  },
+
+  toJSON(message: RateLimitResponse): unknown {
+    const obj: any = {};
+    if (message.overallCode !== 0) {
+      obj.overallCode = rateLimitResponse_CodeToJSON(message.overallCode);
+    }
+    if (message.statuses?.length) {
+      obj.statuses = message.statuses.map((e) => RateLimitResponse_DescriptorStatus.toJSON(e));
+    }
+    if (message.responseHeadersToAdd?.length) {
+      obj.responseHeadersToAdd = message.responseHeadersToAdd.map((e) => HeaderValue.toJSON(e));
+    }
+    if (message.requestHeadersToAdd?.length) {
+      obj.requestHeadersToAdd = message.requestHeadersToAdd.map((e) => HeaderValue.toJSON(e));
+    }
+    if (message.rawBody.length !== 0) {
+      obj.rawBody = base64FromBytes(message.rawBody);
+    }
+    if (message.dynamicMetadata !== undefined) {
+      obj.dynamicMetadata = message.dynamicMetadata;
+    }
+    if (message.quota !== undefined) {
+      obj.quota = RateLimitResponse_Quota.toJSON(message.quota);
+    }
+    return obj;
+  },
 };
 
 function createBaseRateLimitResponse_RateLimit(): RateLimitResponse_RateLimit {
@@ -476,6 +648,32 @@ export const RateLimitResponse_RateLimit: MessageFns<RateLimitResponse_RateLimit
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitResponse_RateLimit {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      requestsPerUnit: isSet(object.requestsPerUnit)
+        ? globalThis.Number(object.requestsPerUnit)
+        : isSet(object.requests_per_unit)
+        ? globalThis.Number(object.requests_per_unit)
+        : 0,
+      unit: isSet(object.unit) ? rateLimitResponse_RateLimit_UnitFromJSON(object.unit) : 0,
+    };
+  },
+
+  toJSON(message: RateLimitResponse_RateLimit): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.requestsPerUnit !== 0) {
+      obj.requestsPerUnit = Math.round(message.requestsPerUnit);
+    }
+    if (message.unit !== 0) {
+      obj.unit = rateLimitResponse_RateLimit_UnitToJSON(message.unit);
+    }
+    return obj;
+  },
 };
 
 function createBaseRateLimitResponse_Quota(): RateLimitResponse_Quota {
@@ -543,6 +741,32 @@ export const RateLimitResponse_Quota: MessageFns<RateLimitResponse_Quota> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RateLimitResponse_Quota {
+    return {
+      requests: isSet(object.requests) ? globalThis.Number(object.requests) : 0,
+      validUntil: isSet(object.validUntil)
+        ? fromJsonTimestamp(object.validUntil)
+        : isSet(object.valid_until)
+        ? fromJsonTimestamp(object.valid_until)
+        : undefined,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: RateLimitResponse_Quota): unknown {
+    const obj: any = {};
+    if (message.requests !== 0) {
+      obj.requests = Math.round(message.requests);
+    }
+    if (message.validUntil !== undefined) {
+      obj.validUntil = fromTimestamp(message.validUntil).toISOString();
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
   },
 };
 
@@ -634,6 +858,48 @@ export const RateLimitResponse_DescriptorStatus: MessageFns<RateLimitResponse_De
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitResponse_DescriptorStatus {
+    return {
+      code: isSet(object.code) ? rateLimitResponse_CodeFromJSON(object.code) : 0,
+      currentLimit: isSet(object.currentLimit)
+        ? RateLimitResponse_RateLimit.fromJSON(object.currentLimit)
+        : isSet(object.current_limit)
+        ? RateLimitResponse_RateLimit.fromJSON(object.current_limit)
+        : undefined,
+      limitRemaining: isSet(object.limitRemaining)
+        ? globalThis.Number(object.limitRemaining)
+        : isSet(object.limit_remaining)
+        ? globalThis.Number(object.limit_remaining)
+        : 0,
+      durationUntilReset: isSet(object.durationUntilReset)
+        ? Duration.fromJSON(object.durationUntilReset)
+        : isSet(object.duration_until_reset)
+        ? Duration.fromJSON(object.duration_until_reset)
+        : undefined,
+      quota: isSet(object.quota) ? RateLimitResponse_Quota.fromJSON(object.quota) : undefined,
+    };
+  },
+
+  toJSON(message: RateLimitResponse_DescriptorStatus): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = rateLimitResponse_CodeToJSON(message.code);
+    }
+    if (message.currentLimit !== undefined) {
+      obj.currentLimit = RateLimitResponse_RateLimit.toJSON(message.currentLimit);
+    }
+    if (message.limitRemaining !== 0) {
+      obj.limitRemaining = Math.round(message.limitRemaining);
+    }
+    if (message.durationUntilReset !== undefined) {
+      obj.durationUntilReset = Duration.toJSON(message.durationUntilReset);
+    }
+    if (message.quota !== undefined) {
+      obj.quota = RateLimitResponse_Quota.toJSON(message.quota);
+    }
+    return obj;
+  },
 };
 
 export type RateLimitServiceService = typeof RateLimitServiceService;
@@ -683,7 +949,58 @@ export const RateLimitServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+const timestampFractionRegex = /:\d{2}\.\d+/;
+
+function fromJsonTimestamp(o: any): Timestamp {
+  if (o instanceof globalThis.Date) {
+    return toTimestamp(o);
+  } else if (typeof o === "string") {
+    // Date only keeps milliseconds, and parses longer fractions in an engine-specific way,
+    // so parse the fractional seconds ourselves and give Date only the whole seconds
+    const fraction = timestampFractionRegex.exec(o);
+    if (fraction === null) {
+      return toTimestamp(new globalThis.Date(o));
+    }
+    const fractionNanos = Number(fraction[0].slice(4, 13).padEnd(9, "0"));
+    const wholeSeconds = new globalThis.Date(o.replace(fraction[0], fraction[0].slice(0, 3)));
+    const timestamp = toTimestamp(new globalThis.Date(wholeSeconds.getTime() + Math.trunc(fractionNanos / 1_000_000)));
+    return { ...timestamp, nanos: (timestamp.nanos ?? 0) + (fractionNanos % 1_000_000) };
+  } else {
+    return Timestamp.fromJSON(o);
+  }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

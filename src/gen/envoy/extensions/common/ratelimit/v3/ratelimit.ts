@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { RateLimitUnit } from "../../../../type/v3/ratelimit_unit.js";
+import { RateLimitUnit, rateLimitUnitFromJSON, rateLimitUnitToJSON } from "../../../../type/v3/ratelimit_unit.js";
 import { TokenBucket } from "../../../../type/v3/token_bucket.js";
 
 export const protobufPackage = "envoy.extensions.common.ratelimit.v3";
@@ -32,6 +32,33 @@ export enum XRateLimitHeadersRFCVersion {
   UNRECOGNIZED = -1,
 }
 
+export function xRateLimitHeadersRFCVersionFromJSON(object: any): XRateLimitHeadersRFCVersion {
+  switch (object) {
+    case 0:
+    case "OFF":
+      return XRateLimitHeadersRFCVersion.OFF;
+    case 1:
+    case "DRAFT_VERSION_03":
+      return XRateLimitHeadersRFCVersion.DRAFT_VERSION_03;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return XRateLimitHeadersRFCVersion.UNRECOGNIZED;
+  }
+}
+
+export function xRateLimitHeadersRFCVersionToJSON(object: XRateLimitHeadersRFCVersion): string {
+  switch (object) {
+    case XRateLimitHeadersRFCVersion.OFF:
+      return "OFF";
+    case XRateLimitHeadersRFCVersion.DRAFT_VERSION_03:
+      return "DRAFT_VERSION_03";
+    case XRateLimitHeadersRFCVersion.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum VhRateLimitsOptions {
   /** OVERRIDE - Use the virtual host rate limits unless the route has a rate limit policy. */
   OVERRIDE = 0,
@@ -40,6 +67,38 @@ export enum VhRateLimitsOptions {
   /** IGNORE - Ignore the virtual host rate limits even if the route does not have a rate limit policy. */
   IGNORE = 2,
   UNRECOGNIZED = -1,
+}
+
+export function vhRateLimitsOptionsFromJSON(object: any): VhRateLimitsOptions {
+  switch (object) {
+    case 0:
+    case "OVERRIDE":
+      return VhRateLimitsOptions.OVERRIDE;
+    case 1:
+    case "INCLUDE":
+      return VhRateLimitsOptions.INCLUDE;
+    case 2:
+    case "IGNORE":
+      return VhRateLimitsOptions.IGNORE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VhRateLimitsOptions.UNRECOGNIZED;
+  }
+}
+
+export function vhRateLimitsOptionsToJSON(object: VhRateLimitsOptions): string {
+  switch (object) {
+    case VhRateLimitsOptions.OVERRIDE:
+      return "OVERRIDE";
+    case VhRateLimitsOptions.INCLUDE:
+      return "INCLUDE";
+    case VhRateLimitsOptions.IGNORE:
+      return "IGNORE";
+    case VhRateLimitsOptions.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 /**
@@ -191,6 +250,26 @@ export const RateLimitDescriptor: MessageFns<RateLimitDescriptor> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitDescriptor {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => RateLimitDescriptor_Entry.fromJSON(e))
+        : [],
+      limit: isSet(object.limit) ? RateLimitDescriptor_RateLimitOverride.fromJSON(object.limit) : undefined,
+    };
+  },
+
+  toJSON(message: RateLimitDescriptor): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => RateLimitDescriptor_Entry.toJSON(e));
+    }
+    if (message.limit !== undefined) {
+      obj.limit = RateLimitDescriptor_RateLimitOverride.toJSON(message.limit);
+    }
+    return obj;
+  },
 };
 
 function createBaseRateLimitDescriptor_Entry(): RateLimitDescriptor_Entry {
@@ -247,6 +326,24 @@ export const RateLimitDescriptor_Entry: MessageFns<RateLimitDescriptor_Entry> = 
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
+  },
+
+  fromJSON(object: any): RateLimitDescriptor_Entry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RateLimitDescriptor_Entry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
   },
 };
 
@@ -305,6 +402,28 @@ export const RateLimitDescriptor_RateLimitOverride: MessageFns<RateLimitDescript
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): RateLimitDescriptor_RateLimitOverride {
+    return {
+      requestsPerUnit: isSet(object.requestsPerUnit)
+        ? globalThis.Number(object.requestsPerUnit)
+        : isSet(object.requests_per_unit)
+        ? globalThis.Number(object.requests_per_unit)
+        : 0,
+      unit: isSet(object.unit) ? rateLimitUnitFromJSON(object.unit) : 0,
+    };
+  },
+
+  toJSON(message: RateLimitDescriptor_RateLimitOverride): unknown {
+    const obj: any = {};
+    if (message.requestsPerUnit !== 0) {
+      obj.requestsPerUnit = Math.round(message.requestsPerUnit);
+    }
+    if (message.unit !== 0) {
+      obj.unit = rateLimitUnitToJSON(message.unit);
+    }
+    return obj;
+  },
 };
 
 function createBaseLocalRateLimitDescriptor(): LocalRateLimitDescriptor {
@@ -362,6 +481,30 @@ export const LocalRateLimitDescriptor: MessageFns<LocalRateLimitDescriptor> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(object: any): LocalRateLimitDescriptor {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => RateLimitDescriptor_Entry.fromJSON(e))
+        : [],
+      tokenBucket: isSet(object.tokenBucket)
+        ? TokenBucket.fromJSON(object.tokenBucket)
+        : isSet(object.token_bucket)
+        ? TokenBucket.fromJSON(object.token_bucket)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LocalRateLimitDescriptor): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => RateLimitDescriptor_Entry.toJSON(e));
+    }
+    if (message.tokenBucket !== undefined) {
+      obj.tokenBucket = TokenBucket.toJSON(message.tokenBucket);
+    }
+    return obj;
+  },
 };
 
 function createBaseLocalClusterRateLimit(): LocalClusterRateLimit {
@@ -397,9 +540,24 @@ export const LocalClusterRateLimit: MessageFns<LocalClusterRateLimit> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
+
+  fromJSON(_: any): LocalClusterRateLimit {
+    return {};
+  },
+
+  toJSON(_: LocalClusterRateLimit): unknown {
+    const obj: any = {};
+    return obj;
+  },
 };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
 }

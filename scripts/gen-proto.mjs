@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Generates src/gen (ts-proto, grpc-js services) and src/gen/descriptors.binpb (for server
+// reflection) from the Envoy API protos shipped in @grpc/grpc-js-xds. With --out DIR it writes
+// there instead, which the staleness test uses to compare against the committed output.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const outArg = process.argv.indexOf("--out");
+const base = outArg === -1 ? root : path.resolve(process.argv[outArg + 1]);
+const deps = "node_modules/@grpc/grpc-js-xds/deps/envoy-api";
+const protos = [`${deps}/envoy/service/auth/v3/external_auth.proto`, `${deps}/envoy/service/ratelimit/v3/rls.proto`];
+const buf = path.join(root, "node_modules", ".bin", "buf");
+const run = (args) => execFileSync(buf, args, { cwd: root, stdio: "inherit" });
+
+if (outArg === -1) rmSync(path.join(root, "src", "gen"), { recursive: true, force: true });
+mkdirSync(path.join(base, "src", "gen"), { recursive: true });
+run(["generate", "--template", "proto/buf.gen.yaml", "--output", base, ...protos.flatMap((p) => ["--path", p])]);
+run(["build", "--as-file-descriptor-set", "-o", path.join(base, "src", "gen", "descriptors.binpb"), ...protos.flatMap((p) => ["--path", p])]);

@@ -1,0 +1,146 @@
+import { randomUUID } from "node:crypto";
+import { TollgateError } from "../errors.js";
+import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
+import type { LimitStore } from "../limits/types.js";
+import { applyLogMask, logDecision, type DecisionEvent } from "../observability/decision-log.js";
+import type { Logger } from "../observability/logger.js";
+import type { PolicyEngine } from "../policy/engine.js";
+import { readDecision, type Decision } from "./decision.js";
+import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
+import { applyPolicyLimits, type HeaderNames } from "./limits.js";
+import { denial, toCheckResponse } from "./response.js";
+import type { SecretResolver } from "./secrets.js";
+
+/** Adds derived fields to the input before evaluation (e.g. input.llm). Must not throw. */
+export type InputEnricher = (input: PolicyInput) => void;
+
+export interface AuthorizerOptions {
+  policy: () => PolicyEngine | undefined;
+  logger: Logger;
+  limits: InputLimits;
+  skipBodyParse: boolean;
+  dryRun: boolean;
+  onDecisionError: "error" | "deny";
+  logDecisionInput: boolean;
+  store?: LimitStore;
+  secrets?: SecretResolver;
+  enrichers?: InputEnricher[];
+  rateLimitHeaders?: HeaderNames | false;
+}
+
+interface Outcome {
+  decision: Decision;
+  reason?: string;
+  result?: unknown;
+  extraMetadata?: Record<string, unknown>;
+}
+
+/**
+ * One Check, start to end: CheckRequest → input → policy → limits → CheckResponse.
+ * Errors a client caused become denials; errors tollgate or the policy caused become a gRPC
+ * error (Envoy then applies its status_on_error), or a 403 when onDecisionError is "deny".
+ */
+export class Authorizer {
+  private readonly o: AuthorizerOptions;
+
+  constructor(options: AuthorizerOptions) {
+    this.o = options;
+  }
+
+  async check(req: CheckRequest): Promise<CheckResponse> {
+    const started = performance.now();
+    const decisionId = randomUUID();
+    const http = req.attributes?.request?.http;
+    const engine = this.o.policy();
+    const event: DecisionEvent = {
+      decision_id: decisionId, revision: engine?.revision, allowed: false, status: 0,
+      method: http?.method, path: http?.path, latency_ms: 0,
+    };
+    let input: PolicyInput | undefined;
+    try {
+      if (!engine) throw new TollgateError("policy_not_loaded", "no policy revision is loaded yet");
+      const outcome = await this.decide(req, engine, (i) => (input = i));
+      let decision = outcome.decision;
+      event.allowed = decision.allowed;
+      event.status = decision.allowed ? 200 : decision.httpStatus;
+      if (outcome.reason) event.reason = outcome.reason;
+      if (!decision.allowed && this.o.dryRun) {
+        event.dry_run = true;
+        decision = { ...denial(200, ""), allowed: true };
+      }
+      if (this.o.logDecisionInput) this.attachInput(event, engine, input, outcome.result);
+      return toCheckResponse(decision, { ...decision.dynamicMetadata, ...outcome.extraMetadata, decision_id: decisionId });
+    } catch (err) {
+      const e = TollgateError.from(err);
+      event.reason = e.code;
+      if (this.o.onDecisionError === "deny" && e.code !== "policy_not_loaded") {
+        event.status = 403;
+        this.o.logger.warn({ event: "decision_error", decision_id: decisionId, code: e.code, error: e.message }, "decision error answered with a denial");
+        return toCheckResponse(denial(403, ""), { decision_id: decisionId });
+      }
+      event.status = e.code;
+      this.o.logger.error({ event: "decision_error", decision_id: decisionId, code: e.code, error: e.message }, "decision error");
+      throw e;
+    } finally {
+      event.latency_ms = Math.round((performance.now() - started) * 1000) / 1000;
+      logDecision(this.o.logger, event);
+    }
+  }
+
+  private async decide(req: CheckRequest, engine: PolicyEngine, keepInput: (i: PolicyInput) => void): Promise<Outcome> {
+    let input: PolicyInput;
+    try {
+      input = buildInput(req, { skipBodyParse: this.o.skipBodyParse, limits: this.o.limits });
+    } catch (err) {
+      const e = TollgateError.from(err, "request_parse_error");
+      const status = e instanceof InputTooLarge ? e.httpStatus : 400;
+      return { decision: denial(status, e.message), reason: e.code };
+    }
+    for (const enrich of this.o.enrichers ?? []) enrich(input);
+    keepInput(input);
+
+    const result = engine.evaluate(input);
+    const decision = readDecision(result);
+    if (!decision.allowed) return { decision, result };
+
+    const extraMetadata: Record<string, unknown> = {};
+    if (decision.limits.length > 0) {
+      if (!this.o.store) throw new TollgateError("config_error", "the policy declared limits but no limit store is configured");
+      const verdict = await applyPolicyLimits({
+        store: this.o.store,
+        limits: decision.limits,
+        logger: this.o.logger,
+        ...(this.o.rateLimitHeaders ? { headerNames: this.o.rateLimitHeaders } : {}),
+      });
+      extraMetadata["limits"] = verdict.usage;
+      const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === "retry-after") : verdict.headers;
+      if (verdict.result === "over") {
+        return { decision: denial(429, decision.limitedBody ?? "rate limit exceeded", headers), reason: "rate_limited", result, extraMetadata };
+      }
+      if (verdict.result === "unavailable") {
+        return { decision: denial(503, "rate limit store unavailable", []), reason: "limit_store_unavailable", result, extraMetadata };
+      }
+      decision.responseHeadersToAdd.push(...headers);
+    }
+    if (decision.upstreamSecrets.length > 0) {
+      if (!this.o.secrets) throw new TollgateError("config_error", "the policy asked for upstream secrets but no secret resolver is configured");
+      decision.headers.push(...this.o.secrets.resolve(decision.upstreamSecrets));
+    }
+    return { decision, result, extraMetadata };
+  }
+
+  private attachInput(event: DecisionEvent, engine: PolicyEngine, input: PolicyInput | undefined, result: unknown): void {
+    const logged: Record<string, unknown> = { input: structuredClone(input), result: structuredClone(result) };
+    if (engine.evaluateLogMask) {
+      try {
+        applyLogMask(logged, engine.evaluateLogMask(logged));
+      } catch (err) {
+        // A broken mask policy must not leak: drop the input rather than log it unmasked.
+        this.o.logger.warn({ event: "log_mask_error", error: TollgateError.from(err).message }, "log mask failed; input omitted");
+        return;
+      }
+    }
+    event.input = logged["input"];
+    event.result = logged["result"];
+  }
+}

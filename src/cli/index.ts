@@ -1,0 +1,19 @@
+import { Command } from "commander";
+import { TollgateError } from "../errors.js";
+import { registerEval } from "./eval.js";
+import { registerKeys } from "./keys.js";
+import { registerServe } from "./serve.js";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command("tollgate").description("policy and traffic control for LLM APIs behind Envoy").showHelpAfterError();
+  registerServe(program);
+  registerEval(program);
+  registerKeys(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = TollgateError.from(err);
+    process.stderr.write(`tollgate: ${e.message}\n`);
+    process.exit(e.code === "config_error" ? 2 : 1);
+  }
+}

@@ -1,0 +1,42 @@
+import type { Command } from "commander";
+import { startApp } from "../app.js";
+import { loadSettings, type CliFlags } from "./settings-flags.js";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("start the gRPC server (ext_authz v3, rate limit v3, health, reflection)")
+    .option("--config <file>", "YAML settings file")
+    .option("--grpc-addr <host:port>", "gRPC listen address (default 127.0.0.1:9191)")
+    .option("--http-addr <host:port>", "admin HTTP listen address (default 127.0.0.1:8181)")
+    .option("--policies <dir>", "policies folder (default ./policies)")
+    .option("--decision-path <path>", "decision rule path (default envoy/authz/allow)")
+    .option("--dry-run", "log denials but allow every request")
+    .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
+    .option("--redis-url <url>", "Redis for counters; without it an in-memory store is used")
+    .option("--ratelimit-config <dir>", "folder of envoyproxy/ratelimit YAML files")
+    .option("--skip-request-body-parse", "do not parse request bodies into input.parsed_body")
+    .option("--on-decision-error <mode>", "error (gRPC error) | deny (403)")
+    .option("--log-decision-input", "log the masked input and result with each decision")
+    .option("--no-watch", "do not reload policies on change")
+    .option("--no-policy-tests", "skip opa test before activating a policy")
+    .action(async (flags: CliFlags) => {
+      const settings = loadSettings(flags);
+      const app = await startApp(settings);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        app.logger.info({ event: "shutdown", signal }, "draining in-flight calls");
+        app.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            app.logger.error({ event: "shutdown_error", err }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+    });
+}

@@ -1,0 +1,44 @@
+import { resolveSettings, settingsFromEnv, settingsFromFile, type Settings } from "../config/settings.js";
+
+export interface CliFlags {
+  config?: string;
+  grpcAddr?: string;
+  httpAddr?: string;
+  policies?: string;
+  decisionPath?: string;
+  dryRun?: boolean;
+  logLevel?: string;
+  redisUrl?: string;
+  ratelimitConfig?: string;
+  skipRequestBodyParse?: boolean;
+  onDecisionError?: string;
+  logDecisionInput?: boolean;
+  watch?: boolean;
+  policyTests?: boolean;
+}
+
+/** flags > TOLLGATE_* env > --config file > defaults. */
+export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.env): Settings {
+  const configFile = flags.config ?? env["TOLLGATE_CONFIG"];
+  const fromFlags: Record<string, unknown> = {
+    grpcAddr: flags.grpcAddr,
+    httpAddr: flags.httpAddr,
+    policies: flags.policies,
+    decisionPath: flags.decisionPath,
+    dryRun: flags.dryRun,
+    logLevel: flags.logLevel,
+    redisUrl: flags.redisUrl,
+    ratelimitConfig: flags.ratelimitConfig,
+    skipRequestBodyParse: flags.skipRequestBodyParse,
+    onDecisionError: flags.onDecisionError,
+    logDecisionInput: flags.logDecisionInput,
+    // commander sets --no-x options to true by default; only an explicit --no-x counts as a flag.
+    watch: flags.watch === false ? false : undefined,
+    runPolicyTests: flags.policyTests === false ? false : undefined,
+  };
+  return resolveSettings({
+    ...(configFile ? { file: settingsFromFile(configFile) } : {}),
+    env: settingsFromEnv(env),
+    flags: fromFlags,
+  });
+}

@@ -1,0 +1,116 @@
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { TollgateError } from "../errors.js";
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, "expected host:port");
+const bytes = z.coerce.number().int().positive();
+
+/** Every setting tollgate reads, with its default. Flags, TOLLGATE_* env and a YAML file all feed this one schema. */
+export const settingsSchema = z
+  .object({
+    grpcAddr: hostPort.default("127.0.0.1:9191"),
+    httpAddr: hostPort.default("127.0.0.1:8181"),
+    policies: z.string().min(1).default("policies"),
+    decisionPath: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/, "expected a slash-separated rule path such as envoy/authz/allow")
+      .default("envoy/authz/allow"),
+    dryRun: z.coerce.boolean().default(false),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    skipRequestBodyParse: z.coerce.boolean().default(false),
+    /** When a decision is undefined or ill-typed: "error" answers a gRPC error (Envoy then applies status_on_error); "deny" answers a 403 denial. */
+    onDecisionError: z.enum(["error", "deny"]).default("error"),
+    /** Adds the (masked) input and result to each decision log line; data.system.log.mask applies. */
+    logDecisionInput: z.coerce.boolean().default(false),
+    watch: z.coerce.boolean().default(true),
+    runPolicyTests: z.coerce.boolean().default(true),
+    redisUrl: z.string().url().optional(),
+    redisCommandTimeoutMs: z.coerce.number().int().positive().max(10_000).default(50),
+    ratelimitConfig: z.string().optional(),
+    ratelimitStopIncrementWhenOver: z.coerce.boolean().default(false),
+    rateLimitHeaders: z.coerce.boolean().default(true),
+    limits: z
+      .object({
+        maxMessageBytes: bytes.default(4 * 1024 * 1024),
+        maxBodyBytes: bytes.default(1024 * 1024),
+        maxHeaderCount: bytes.default(256),
+        maxHeaderBytes: bytes.default(64 * 1024),
+        maxPathBytes: bytes.default(16 * 1024),
+      })
+      .strict()
+      .default({
+        maxMessageBytes: 4 * 1024 * 1024,
+        maxBodyBytes: 1024 * 1024,
+        maxHeaderCount: 256,
+        maxHeaderBytes: 64 * 1024,
+        maxPathBytes: 16 * 1024,
+      }),
+    shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+  })
+  .strict();
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type SettingsInput = z.input<typeof settingsSchema>;
+
+const ENV_KEYS: Record<string, keyof Settings> = {
+  TOLLGATE_GRPC_ADDR: "grpcAddr",
+  TOLLGATE_HTTP_ADDR: "httpAddr",
+  TOLLGATE_POLICIES: "policies",
+  TOLLGATE_DECISION_PATH: "decisionPath",
+  TOLLGATE_DRY_RUN: "dryRun",
+  TOLLGATE_LOG_LEVEL: "logLevel",
+  TOLLGATE_SKIP_REQUEST_BODY_PARSE: "skipRequestBodyParse",
+  TOLLGATE_ON_DECISION_ERROR: "onDecisionError",
+  TOLLGATE_LOG_DECISION_INPUT: "logDecisionInput",
+  TOLLGATE_WATCH: "watch",
+  TOLLGATE_RUN_POLICY_TESTS: "runPolicyTests",
+  TOLLGATE_REDIS_URL: "redisUrl",
+  TOLLGATE_REDIS_COMMAND_TIMEOUT_MS: "redisCommandTimeoutMs",
+  TOLLGATE_RATELIMIT_CONFIG: "ratelimitConfig",
+  TOLLGATE_RATELIMIT_STOP_INCREMENT_WHEN_OVER: "ratelimitStopIncrementWhenOver",
+  TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
+  TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
+};
+
+/** Env booleans are strings; z.coerce.boolean would read "false" as true. */
+function envValue(raw: string): string | boolean {
+  if (raw === "true") return true;
+  if (raw === "false") return false;
+  return raw;
+}
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== "") out[key] = envValue(raw);
+  }
+  return out;
+}
+
+export function settingsFromFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new TollgateError("config_error", `config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const doc: unknown = parseYaml(text);
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new TollgateError("config_error", `config file ${file}: expected a mapping at the top level`);
+  return doc as Record<string, unknown>;
+}
+
+/** Merges file < env < flags and validates. A bad value gives one line naming the key. */
+export function resolveSettings(layers: { file?: Record<string, unknown>; env?: Record<string, unknown>; flags?: Record<string, unknown> }): Settings {
+  const merged = { ...layers.file, ...layers.env, ...layers.flags };
+  for (const key of Object.keys(merged)) if (merged[key] === undefined) delete merged[key];
+  const result = settingsSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join(".") || "(root)";
+    throw new TollgateError("config_error", `invalid setting ${key}: ${issue.message}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,161 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import { TollgateError } from "../../errors.js";
+import { APPLY_LIMITS_LUA } from "./lua.js";
+import type { RedisTarget } from "./redis-url.js";
+
+/** Delay between reconnect attempts: service comes back within ~this much of Redis coming back. */
+export const RECONNECT_EVERY_MS = 100;
+const ERROR_LOG_EVERY_MS = 10_000;
+const SCRIPT_NAME = "tollgateApplyLimits";
+
+/** The ioredis client with the script defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
+interface ScriptClient {
+  tollgateApplyLimits(numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
+export interface ConnectionOptions {
+  target: RedisTarget;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  logger?: Logger;
+  /** Shown in logs; must not contain secrets. */
+  label: string;
+}
+
+/**
+ * One ioredis client (standalone or Cluster) set up to fail fast: no offline queue, no retry of
+ * failed commands, a per-command timeout, and reconnects every RECONNECT_EVERY_MS forever. Every
+ * 'error' event is consumed (and logged at most every ERROR_LOG_EVERY_MS), so nothing crashes.
+ */
+export class RedisConnection {
+  private readonly client: Redis | Cluster;
+  private readonly logger: Logger | undefined;
+  private readonly label: string;
+  private everReady = false;
+  private closed = false;
+  private lastErrorLogMs = Number.NEGATIVE_INFINITY;
+
+  constructor(options: ConnectionOptions) {
+    this.logger = options.logger;
+    this.label = options.label;
+    this.client = options.target.cluster ? createCluster(options) : createStandalone(options);
+    this.client.defineCommand(SCRIPT_NAME, { lua: APPLY_LIMITS_LUA });
+    this.client.on("error", (err: unknown) => this.onError(err));
+    this.client.on("node error", (err: unknown) => this.onError(err));
+    this.client.on("ready", () => {
+      this.everReady = true;
+      this.lastErrorLogMs = Number.NEGATIVE_INFINITY;
+      this.logger?.info({ redis: this.label }, "limit store connected to Redis");
+    });
+  }
+
+  get isReady(): boolean {
+    return this.client.status === "ready";
+  }
+
+  /** True until the first successful connection: callers may then wait for it instead of failing. */
+  get starting(): boolean {
+    return !this.everReady && !this.closed;
+  }
+
+  /** Resolves true when ready within timeoutMs, false otherwise; never rejects. */
+  waitForReady(timeoutMs: number): Promise<boolean> {
+    if (this.isReady) return Promise.resolve(true);
+    if (this.closed || timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.client.off("ready", onReady);
+        resolve(false);
+      }, timeoutMs);
+      this.client.once("ready", onReady);
+    });
+  }
+
+  runScript(keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const client = this.client as unknown as ScriptClient;
+    return client.tollgateApplyLimits(keys.length, ...keys, ...args);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.client.status === "ready") {
+        await Promise.race([this.client.quit(), new Promise((resolve) => setTimeout(resolve, 200).unref())]);
+      }
+    } catch {
+      // quit() failing only means the connection is already gone.
+    } finally {
+      this.client.disconnect();
+    }
+  }
+
+  private onError(err: unknown): void {
+    if (this.closed || this.logger === undefined) return;
+    const nowMs = Date.now();
+    if (nowMs - this.lastErrorLogMs < ERROR_LOG_EVERY_MS) return;
+    this.lastErrorLogMs = nowMs;
+    const message = err instanceof Error ? err.message : String(err);
+    this.logger.warn({ redis: this.label, err: message }, "limit store cannot reach Redis; retrying");
+  }
+}
+
+function commonOptions(options: ConnectionOptions): RedisOptions {
+  const { target } = options;
+  const common: RedisOptions = {
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    enableReadyCheck: true,
+    protocol: 2,
+    disableClientInfo: true,
+  };
+  if (target.username !== undefined) common.username = target.username;
+  if (target.password !== undefined) common.password = target.password;
+  if (target.tls) common.tls = {};
+  return common;
+}
+
+function createStandalone(options: ConnectionOptions): Redis {
+  const node = options.target.nodes[0];
+  if (node === undefined) throw new TollgateError("config_error", "no Redis host given");
+  const redisOptions: RedisOptions = {
+    ...commonOptions(options),
+    host: node.host,
+    port: node.port,
+    enableOfflineQueue: false,
+    lazyConnect: false,
+    retryStrategy: () => RECONNECT_EVERY_MS,
+  };
+  if (options.target.db !== undefined) redisOptions.db = options.target.db;
+  return new Redis(redisOptions);
+}
+
+function createCluster(options: ConnectionOptions): Cluster {
+  const clusterOptions: ClusterOptions = {
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    lazyConnect: false,
+    clusterRetryStrategy: () => RECONNECT_EVERY_MS,
+    clusterNodeRetryStrategy: () => RECONNECT_EVERY_MS,
+    // Redirections and failover retries must fit inside the command deadline.
+    maxRedirections: 4,
+    retryDelayOnFailover: 10,
+    retryDelayOnClusterDown: 10,
+    retryDelayOnTryAgain: 10,
+    slotsRefreshTimeout: Math.max(options.commandTimeoutMs, 500),
+    redisOptions: commonOptions(options),
+  };
+  // With TLS, keep the hostnames for certificate checks instead of resolving them to IPs first.
+  if (options.target.tls) clusterOptions.dnsLookup = (address, callback) => callback(null, address);
+  return new Cluster(
+    options.target.nodes.map((n) => ({ host: n.host, port: n.port })),
+    clusterOptions,
+  );
+}

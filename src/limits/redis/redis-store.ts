@@ -1,0 +1,163 @@
+import type { Logger } from "pino";
+import { TollgateError } from "../../errors.js";
+import { checkedNow, keysForApply, validateApply } from "../keys.js";
+import { systemClock, type ApplyOptions, type Clock, type LimitOutcome, type LimitRequest, type LimitStore } from "../types.js";
+import { RedisConnection } from "./redis-connection.js";
+import { parseRedisUrl, redact, type RedisNode } from "./redis-url.js";
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 50;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
+export const DEFAULT_KEY_PREFIX = "tollgate:";
+
+export interface RedisLimitStoreOptions {
+  /** redis://, rediss://, redis+cluster://h1:p1,h2:p2 or rediss+cluster://… (see parseRedisUrl). */
+  url: string;
+  /** Longest an apply() may take, connection wait included; default 50. */
+  commandTimeoutMs?: number;
+  /** TCP/TLS connect timeout per attempt; default 1000. */
+  connectTimeoutMs?: number;
+  /** Prepended to every key; default "tollgate:". May not contain '{' or '}'. */
+  keyPrefix?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** true: the URL's hosts are cluster seeds; a node list: use these seeds instead of the URL's hosts. */
+  cluster?: boolean | readonly RedisNode[];
+}
+
+export interface RedisLimitStore extends LimitStore {
+  readonly kind: "redis" | "redis-cluster";
+  /** Whether the client is connected right now (for health checks). */
+  readonly ready: boolean;
+  /** Resolves once connected; rejects with limit_store_unavailable after timeoutMs. */
+  waitUntilReady(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * A LimitStore on Redis or Redis Cluster. Each apply() is one EVALSHA of lua.ts, atomic over all
+ * limits of the request (their keys share the {hashTag} slot). Failures are bounded: every apply()
+ * settles within commandTimeoutMs, and any failure rejects with TollgateError("limit_store_unavailable").
+ * Throws TollgateError("config_error") synchronously for bad options; connects in the background.
+ */
+export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLimitStore {
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  checkMs("commandTimeoutMs", commandTimeoutMs);
+  checkMs("connectTimeoutMs", connectTimeoutMs);
+  if (typeof keyPrefix !== "string" || /[{}]/.test(keyPrefix)) {
+    throw new TollgateError("config_error", "Redis limit store: keyPrefix must be a string without '{' or '}'");
+  }
+  const target = parseRedisUrl(options.url, options.cluster ?? false);
+  const connection = new RedisConnection({
+    target,
+    commandTimeoutMs,
+    connectTimeoutMs,
+    label: redact(options.url),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
+  return new RedisStore({
+    kind: target.cluster ? "redis-cluster" : "redis",
+    connection,
+    commandTimeoutMs,
+    keyPrefix,
+    clock: options.clock ?? systemClock,
+  });
+}
+
+function checkMs(name: string, value: unknown): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 60_000) {
+    throw new TollgateError("config_error", `Redis limit store: ${name} must be an integer in 1..60000, got ${String(value)}`);
+  }
+}
+
+function unavailable(message: string, cause?: unknown): TollgateError {
+  return new TollgateError("limit_store_unavailable", `Redis limit store: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+class RedisStore implements RedisLimitStore {
+  readonly kind: "redis" | "redis-cluster";
+  private readonly connection: RedisConnection;
+  private readonly commandTimeoutMs: number;
+  private readonly keyPrefix: string;
+  private readonly clock: Clock;
+  private closed = false;
+
+  constructor(p: { kind: "redis" | "redis-cluster"; connection: RedisConnection; commandTimeoutMs: number; keyPrefix: string; clock: Clock }) {
+    this.kind = p.kind;
+    this.connection = p.connection;
+    this.commandTimeoutMs = p.commandTimeoutMs;
+    this.keyPrefix = p.keyPrefix;
+    this.clock = p.clock;
+  }
+
+  get ready(): boolean {
+    return !this.closed && this.connection.isReady;
+  }
+
+  async waitUntilReady(timeoutMs: number): Promise<void> {
+    if (this.closed) throw unavailable("store is closed");
+    if (!(await this.connection.waitForReady(timeoutMs))) throw unavailable(`not connected after ${timeoutMs} ms`);
+  }
+
+  async apply(requests: readonly LimitRequest[], options: ApplyOptions): Promise<LimitOutcome[]> {
+    validateApply(requests, options);
+    if (this.closed) throw unavailable("store is closed");
+    if (requests.length === 0) return [];
+    const nowMs = checkedNow(this.clock.nowMs());
+    const counterKeys = keysForApply({ prefix: this.keyPrefix, hashTag: options.hashTag, requests, nowMs });
+    const keys = counterKeys.flatMap((k) => [k.current, k.previous]);
+    const args = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
+    for (const r of requests) args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
+    const reply = await this.runWithinDeadline(keys, args);
+    return parseReply(reply, requests.length);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.connection.close();
+  }
+
+  private async runWithinDeadline(keys: string[], args: string[]): Promise<unknown> {
+    const started = performance.now();
+    if (!this.connection.isReady) {
+      // Only while first connecting is it worth waiting; after a drop, fail at once rather than
+      // adding the timeout to every request of an outage.
+      const connected = this.connection.starting && (await this.connection.waitForReady(this.commandTimeoutMs));
+      if (!connected) throw unavailable("not connected to Redis");
+    }
+    const leftMs = this.commandTimeoutMs - (performance.now() - started);
+    if (leftMs <= 0) throw unavailable(`no answer within ${this.commandTimeoutMs} ms`);
+
+    const command = this.connection.runScript(keys, args);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(unavailable(`no answer within ${this.commandTimeoutMs} ms`)), leftMs);
+    });
+    try {
+      return await Promise.race([command, deadline]);
+    } catch (err: unknown) {
+      if (err instanceof TollgateError) throw err;
+      throw unavailable(err instanceof Error ? err.message : String(err), err);
+    } finally {
+      clearTimeout(timer);
+      // The losing promise may still reject later; it must not become an unhandled rejection.
+      command.catch(() => undefined);
+    }
+  }
+}
+
+function parseReply(reply: unknown, count: number): LimitOutcome[] {
+  if (!Array.isArray(reply) || reply.length !== count * 3) {
+    throw unavailable(`unexpected script reply ${JSON.stringify(reply)}`);
+  }
+  const numbers = reply.map((v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Number(v) : Number.NaN));
+  if (!numbers.every((v) => Number.isSafeInteger(v) && v >= 0)) {
+    throw unavailable(`unexpected script reply ${JSON.stringify(reply)}`);
+  }
+  const outcomes: LimitOutcome[] = [];
+  for (let i = 0; i < count; i++) {
+    outcomes.push({ over: numbers[i * 3] === 1, remaining: numbers[i * 3 + 1] ?? 0, resetSeconds: numbers[i * 3 + 2] ?? 0 });
+  }
+  return outcomes;
+}

@@ -1,0 +1,48 @@
+/** How a counter admits hits. fixed_window is envoyproxy/ratelimit's; the others are tollgate extensions. */
+export type Algorithm = "fixed_window" | "sliding_window" | "token_bucket";
+
+/** What a limit does when its store cannot be reached. */
+export type FailureMode = "allow" | "deny";
+
+export interface LimitRequest {
+  /** Counter identity, unique per limit (the store adds its prefix, hash tag and window). */
+  key: string;
+  /** Requests (or cost units) admitted per window; 0 blocks everything. */
+  limit: number;
+  windowSeconds: number;
+  /** Cost of this request; 0 only reads the counter. */
+  hits: number;
+  algorithm: Algorithm;
+}
+
+export interface LimitOutcome {
+  over: boolean;
+  /** Units left in the window after this request (never negative). */
+  remaining: number;
+  /** Seconds until the window resets, or until enough capacity frees up. */
+  resetSeconds: number;
+}
+
+export interface ApplyOptions {
+  /** Groups the keys of one request into one Redis Cluster slot ({hashTag}). */
+  hashTag: string;
+  /** When any request is already over its limit, increment none of them. */
+  stopIncrementWhenOver?: boolean;
+}
+
+/**
+ * A counter store. apply() handles all limits of one request atomically, in one round trip,
+ * and returns one outcome per request in order. It rejects with a TollgateError
+ * (code "limit_store_unavailable") when the backend cannot answer in time.
+ */
+export interface LimitStore {
+  readonly kind: "memory" | "redis" | "redis-cluster";
+  apply(requests: readonly LimitRequest[], options: ApplyOptions): Promise<LimitOutcome[]>;
+  close(): Promise<void>;
+}
+
+export interface Clock {
+  nowMs(): number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };

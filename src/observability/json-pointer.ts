@@ -1,0 +1,39 @@
+type Obj = Record<string, unknown>;
+
+function tokens(pointer: string): string[] | undefined {
+  if (!pointer.startsWith("/")) return undefined;
+  return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Removes the value at pointer, if present. */
+export function erase(doc: Obj, pointer: string): void {
+  const path = tokens(pointer);
+  if (!path || path.length === 0) return;
+  let node: unknown = doc;
+  for (const t of path.slice(0, -1)) {
+    if (!isObj(node)) return;
+    node = node[t];
+  }
+  if (isObj(node)) delete node[path[path.length - 1]!];
+}
+
+/** Sets the value at pointer, creating objects along the way. */
+export function upsert(doc: Obj, pointer: string, value: unknown): void {
+  const path = tokens(pointer);
+  if (!path || path.length === 0) return;
+  let node: Obj = doc;
+  for (const t of path.slice(0, -1)) {
+    const next = node[t];
+    if (isObj(next)) node = next;
+    else {
+      const created: Obj = {};
+      node[t] = created;
+      node = created;
+    }
+  }
+  node[path[path.length - 1]!] = value;
+}

@@ -1,0 +1,52 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { TollgateError } from "../errors.js";
+
+const POLICY_FILE = /\.(rego|json|ya?ml)$/;
+const MAX_FILES = 2000;
+const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
+
+export interface PolicyDirScan {
+  files: string[];
+  /** Content hash of every policy and data file: the revision logged with each decision. */
+  revision: string;
+  hasTests: boolean;
+  definesLogMask: boolean;
+}
+
+function walk(dir: string, out: string[]): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".")) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) walk(full, out);
+    else if (entry.isFile() && POLICY_FILE.test(entry.name)) out.push(full);
+    if (out.length > MAX_FILES) throw new TollgateError("policy_build_error", `more than ${MAX_FILES} files under ${dir}`);
+  }
+}
+
+export function scanPolicyDir(dir: string): PolicyDirScan {
+  let stat;
+  try {
+    stat = statSync(dir);
+  } catch (err) {
+    throw new TollgateError("config_error", `policies directory ${dir} does not exist`, { cause: err });
+  }
+  if (!stat.isDirectory()) throw new TollgateError("config_error", `policies path ${dir} is not a directory`);
+  const files: string[] = [];
+  walk(dir, files);
+  files.sort();
+  const hash = createHash("sha256");
+  let total = 0;
+  let hasTests = false;
+  let definesLogMask = false;
+  for (const file of files) {
+    const content = readFileSync(file);
+    total += content.length;
+    if (total > MAX_TOTAL_BYTES) throw new TollgateError("policy_build_error", `policies under ${dir} exceed ${MAX_TOTAL_BYTES} bytes`);
+    hash.update(path.relative(dir, file)).update("\0").update(content).update("\0");
+    if (file.endsWith("_test.rego")) hasTests = true;
+    else if (file.endsWith(".rego") && /^package\s+system\.log\b/m.test(content.toString("utf8")) && /^\s*mask\b/m.test(content.toString("utf8"))) definesLogMask = true;
+  }
+  return { files, revision: hash.digest("hex").slice(0, 16), hasTests, definesLogMask };
+}

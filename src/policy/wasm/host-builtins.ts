@@ -1,0 +1,5 @@
+import type { HostBuiltins } from "../engine.js";
+
+export function createHostBuiltins(): HostBuiltins {
+  return { builtins: {}, beginEvaluation: () => undefined };
+}

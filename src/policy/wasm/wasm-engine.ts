@@ -1,0 +1,58 @@
+import { createRequire } from "node:module";
+import type { LoadedPolicy } from "@open-policy-agent/opa-wasm";
+import { TollgateError } from "../../errors.js";
+import type { BuiltPolicy } from "../build.js";
+import type { HostBuiltins, PolicyEngine } from "../engine.js";
+
+// The SDK's ESM entry exports only the async loader; the CommonJS one has loadPolicySync.
+const opa = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as typeof import("@open-policy-agent/opa-wasm");
+
+const PAGE_LIMIT = 4096; // 256 MiB of linear memory per policy instance
+
+function evalError(err: unknown): TollgateError {
+  const detail = typeof err === "object" && err !== null && "message" in err ? String((err as { message: unknown }).message) : String(err);
+  return new TollgateError("policy_eval_error", `policy evaluation failed: ${detail}`, { cause: err });
+}
+
+export class WasmPolicyEngine implements PolicyEngine {
+  readonly revision: string;
+  private readonly policy: LoadedPolicy;
+  private readonly entrypoint: string;
+  private readonly maskEntrypoint: string | undefined;
+  private readonly host: HostBuiltins;
+
+  constructor(built: BuiltPolicy, host: HostBuiltins) {
+    this.revision = built.revision;
+    this.entrypoint = built.entrypoint;
+    this.maskEntrypoint = built.maskEntrypoint;
+    this.host = host;
+    try {
+      this.policy = opa.loadPolicySync(built.wasm, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
+      this.policy.setData(built.data as object);
+    } catch (err) {
+      throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
+    }
+    if (!(built.entrypoint in this.policy.entrypoints)) {
+      throw new TollgateError("policy_build_error", `compiled policy has no entrypoint ${built.entrypoint}`);
+    }
+  }
+
+  evaluate(input: unknown): unknown {
+    this.host.beginEvaluation();
+    try {
+      return this.policy.evaluate(input, this.entrypoint);
+    } catch (err) {
+      throw evalError(err);
+    }
+  }
+
+  evaluateLogMask(event: unknown): unknown {
+    if (!this.maskEntrypoint) return undefined;
+    this.host.beginEvaluation();
+    try {
+      return this.policy.evaluate(event, this.maskEntrypoint);
+    } catch (err) {
+      throw evalError(err);
+    }
+  }
+}

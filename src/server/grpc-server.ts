@@ -1,0 +1,81 @@
+import { Server, ServerCredentials, type ServiceError, type handleUnaryCall } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import { TollgateError } from "../errors.js";
+import { AuthorizationService, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
+import { RateLimitServiceService, type RateLimitRequest, type RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
+import type { Logger } from "../observability/logger.js";
+import { addReflection } from "./reflection.js";
+
+export const AUTHZ_SERVICE = "envoy.service.auth.v3.Authorization";
+export const RLS_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
+
+export interface GrpcServerOptions {
+  addr: string;
+  maxMessageBytes: number;
+  logger: Logger;
+  check: (req: CheckRequest) => Promise<CheckResponse>;
+  shouldRateLimit?: (req: RateLimitRequest) => Promise<RateLimitResponse>;
+}
+
+function toServiceError(err: unknown): Partial<ServiceError> {
+  const e = TollgateError.from(err);
+  return { code: e.grpcStatus, details: `${e.code}: ${e.message}` };
+}
+
+/** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Set<Promise<unknown>>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const p = fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+}
+
+/** gRPC wiring only: Check, ShouldRateLimit, health and reflection. */
+export class GrpcServer {
+  readonly health = new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING" });
+  private readonly server: Server;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly opts: GrpcServerOptions;
+  port = 0;
+
+  constructor(opts: GrpcServerOptions) {
+    this.opts = opts;
+    this.server = new Server({
+      "grpc.max_receive_message_length": opts.maxMessageBytes,
+      "grpc.max_send_message_length": opts.maxMessageBytes,
+      "grpc.keepalive_permit_without_calls": 1,
+    });
+    this.server.addService(AuthorizationService, { check: unary(opts.check, this.inflight) });
+    const rls = opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured")));
+    this.server.addService(RateLimitServiceService, { shouldRateLimit: unary(rls, this.inflight) });
+    this.health.addToServer(this.server);
+    addReflection(this.server);
+  }
+
+  async start(): Promise<number> {
+    this.port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(this.opts.addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(new TollgateError("config_error", `cannot listen on ${this.opts.addr}: ${err.message}`, { cause: err })) : resolve(port)));
+    });
+    return this.port;
+  }
+
+  setServing(service: string, serving: boolean): void {
+    this.health.setStatus(service, serving ? "SERVING" : "NOT_SERVING");
+  }
+
+  /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then closes. */
+  async drain(graceMs: number): Promise<void> {
+    for (const s of ["", AUTHZ_SERVICE, RLS_SERVICE]) this.health.setStatus(s, "NOT_SERVING");
+    const shutdown = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+    if ((await Promise.race([shutdown.then(() => "done" as const), timer])) === "timeout") {
+      this.opts.logger.warn({ event: "shutdown_forced", inflight: this.inflight.size }, "grace period over; closing remaining calls");
+      this.server.forceShutdown();
+    }
+  }
+}
+
