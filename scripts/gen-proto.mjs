@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Generates src/gen (ts-proto, grpc-js services) and src/gen/descriptors.binpb (for server
-// reflection) from the Envoy API protos shipped in @grpc/grpc-js-xds. With --out DIR it writes
+// reflection) from the Envoy API protos shipped in @grpc/grpc-js-xds, plus
+// src/gen/envoy-supplement.json: field and enum numbers those protos predate, read from
+// go-control-plane by scripts/envoy-supplement (needs Go; pinned in its go.mod). With --out DIR it writes
 // there instead, which the staleness test uses to compare against the committed output.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,3 +21,5 @@ if (outArg === -1) rmSync(path.join(root, "src", "gen"), { recursive: true, forc
 mkdirSync(path.join(base, "src", "gen"), { recursive: true });
 run(["generate", "--template", "proto/buf.gen.yaml", "--output", base, ...protos.flatMap((p) => ["--path", p])]);
 run(["build", "--as-file-descriptor-set", "-o", path.join(base, "src", "gen", "descriptors.binpb"), ...protos.flatMap((p) => ["--path", p])]);
+const supplement = execFileSync("go", ["run", "."], { cwd: path.join(root, "scripts", "envoy-supplement"), encoding: "utf8" });
+writeFileSync(path.join(base, "src", "gen", "envoy-supplement.json"), supplement);

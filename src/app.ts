@@ -6,15 +6,20 @@ import type { LimitStore } from "./limits/types.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
-import { createHostBuiltins } from "./policy/wasm/host-builtins.js";
-import { AUTHZ_SERVICE, GrpcServer } from "./server/grpc-server.js";
+import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { createLimitStore } from "./limits/create-store.js";
+import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
+import { loadConfigFromSources } from "./ratelimit/config/load.js";
+import { RateLimitConfigWatcher } from "./ratelimit/config/watch.js";
+import { RateLimitService } from "./ratelimit/service.js";
+import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
 
 export interface App {
   grpcPort: number;
   logger: Logger;
   policy: LocalPolicySource;
   store: LimitStore;
+  rateLimits: RateLimitService;
   close(): Promise<void>;
 }
 
@@ -31,7 +36,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     dir: settings.policies,
     entrypoint: settings.decisionPath,
     runTests: settings.runPolicyTests,
-    hostBuiltins: deps.hostBuiltins ?? createHostBuiltins,
+    hostBuiltins: deps.hostBuiltins ?? (() => createHostBuiltins()),
     logger,
     onActivate: () => server.setServing(AUTHZ_SERVICE, true),
   });
@@ -45,13 +50,26 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     logDecisionInput: settings.logDecisionInput,
     store,
     secrets: new SecretResolver(),
+    enrichers: [llmEnricher()],
+    denialFormatter: llmDenialBody(),
     rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
+  });
+  // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
+  const ratelimitConfig = settings.ratelimitConfig ? await RateLimitConfigWatcher.start({ dir: settings.ratelimitConfig, logger }) : undefined;
+  const emptyConfig = loadConfigFromSources([]);
+  const rateLimits = new RateLimitService({
+    config: () => ratelimitConfig?.current() ?? emptyConfig,
+    store,
+    logger,
+    stopIncrementWhenOver: settings.ratelimitStopIncrementWhenOver,
+    headers: { enabled: settings.rateLimitHeaders },
   });
   const server = new GrpcServer({
     addr: settings.grpcAddr,
     maxMessageBytes: settings.limits.maxMessageBytes,
     logger,
     check: (req) => authorizer.check(req),
+    shouldRateLimit: (req) => rateLimits.shouldRateLimit(req),
   });
 
   try {
@@ -62,9 +80,10 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     // Fail closed but stay up: Check answers UNAVAILABLE and health says NOT_SERVING until a good edit lands.
     logger.error({ event: "policy_rejected", code: e.code, error: e.message }, "initial policy build failed; not serving until it is fixed");
   }
-  if (settings.watch) policy.watch();
+  if (settings.watch) await policy.watch();
   const grpcPort = await server.start();
   server.setServing("", true);
+  server.setServing(RLS_SERVICE, true);
   logger.info({ event: "listening", grpc_addr: settings.grpcAddr, grpc_port: grpcPort, store: store.kind, revision: policy.current()?.revision }, "tollgate listening");
 
   return {
@@ -72,9 +91,11 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     logger,
     policy,
     store,
+    rateLimits,
     async close() {
       await server.drain(settings.shutdownGraceMs);
       await policy.close();
+      await ratelimitConfig?.close();
       await store.close();
     },
   };

@@ -5,7 +5,7 @@ import type { LimitStore } from "../limits/types.js";
 import { applyLogMask, logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import type { PolicyEngine } from "../policy/engine.js";
-import { readDecision, type Decision } from "./decision.js";
+import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
 import { applyPolicyLimits, type HeaderNames } from "./limits.js";
 import { denial, toCheckResponse } from "./response.js";
@@ -13,6 +13,9 @@ import type { SecretResolver } from "./secrets.js";
 
 /** Adds derived fields to the input before evaluation (e.g. input.llm). Must not throw. */
 export type InputEnricher = (input: PolicyInput) => void;
+
+/** Formats a denial tollgate makes itself (unreadable request) for the client; undefined keeps plain text. */
+export type DenialFormatter = (d: { path: string; host: string | undefined; status: number; message: string }) => { body: string; headers: Pair[] } | undefined;
 
 export interface AuthorizerOptions {
   policy: () => PolicyEngine | undefined;
@@ -25,6 +28,7 @@ export interface AuthorizerOptions {
   store?: LimitStore;
   secrets?: SecretResolver;
   enrichers?: InputEnricher[];
+  denialFormatter?: DenialFormatter;
   rateLimitHeaders?: HeaderNames | false;
 }
 
@@ -94,7 +98,9 @@ export class Authorizer {
     } catch (err) {
       const e = TollgateError.from(err, "request_parse_error");
       const status = e instanceof InputTooLarge ? e.httpStatus : 400;
-      return { decision: denial(status, e.message), reason: e.code };
+      const http = req.attributes?.request?.http;
+      const formatted = this.o.denialFormatter?.({ path: http?.path ?? "", host: http?.host, status, message: e.message });
+      return { decision: formatted ? denial(status, formatted.body, formatted.headers) : denial(status, e.message), reason: e.code };
     }
     for (const enrich of this.o.enrichers ?? []) enrich(input);
     keepInput(input);

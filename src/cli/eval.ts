@@ -5,9 +5,10 @@ import { SecretResolver } from "../authz/secrets.js";
 import { TollgateError } from "../errors.js";
 import { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
 import { MemoryLimitStore } from "../limits/memory/memory-store.js";
+import { llmEnricher } from "../llm/enricher.js";
 import { createLogger } from "../observability/logger.js";
 import { buildPolicies } from "../policy/build.js";
-import { createHostBuiltins } from "../policy/wasm/host-builtins.js";
+import { createHostBuiltins } from "../policy/wasm/builtins/index.js";
 import { WasmPolicyEngine } from "../policy/wasm/wasm-engine.js";
 import { loadSettings, type CliFlags } from "./settings-flags.js";
 
@@ -44,6 +45,7 @@ export function registerEval(program: Command): void {
         logDecisionInput: false,
         store: new MemoryLimitStore({}),
         secrets: new SecretResolver(),
+        enrichers: [llmEnricher()],
       });
       const response = await authorizer.check(request);
       process.stdout.write(`${JSON.stringify(CheckResponse.toJSON(response), null, 2)}\n`);

@@ -104,8 +104,8 @@ export function settingsFromFile(file: string): Record<string, unknown> {
 
 /** Merges file < env < flags and validates. A bad value gives one line naming the key. */
 export function resolveSettings(layers: { file?: Record<string, unknown>; env?: Record<string, unknown>; flags?: Record<string, unknown> }): Settings {
-  const merged = { ...layers.file, ...layers.env, ...layers.flags };
-  for (const key of Object.keys(merged)) if (merged[key] === undefined) delete merged[key];
+  const defined = (o: Record<string, unknown> = {}) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const merged = { ...defined(layers.file), ...defined(layers.env), ...defined(layers.flags) };
   const result = settingsSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -19,14 +19,23 @@ export interface LimitOutcome {
   over: boolean;
   /** Units left in the window after this request (never negative). */
   remaining: number;
-  /** Seconds until the window resets, or until enough capacity frees up. */
+  /**
+   * fixed_window: seconds until the window ends. sliding_window: until the current window ends, or
+   * when over, until this request would fit. token_bucket: until the bucket is full again, or when
+   * over, until this request would fit. See src/limits/memory/algorithms.ts for the exact rules.
+   */
   resetSeconds: number;
 }
 
 export interface ApplyOptions {
   /** Groups the keys of one request into one Redis Cluster slot ({hashTag}). */
   hashTag: string;
-  /** When any request is already over its limit, increment none of them. */
+  /**
+   * When any limit of the request is over (already, or with this request's hits), the others are not
+   * incremented, like envoyproxy/ratelimit's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT: an over
+   * fixed_window counter itself still counts (ratelimit increments it); sliding_window and
+   * token_bucket never count refused hits anyway.
+   */
   stopIncrementWhenOver?: boolean;
 }
 

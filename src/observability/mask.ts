@@ -16,6 +16,12 @@ const SENSITIVE_KEYS = new Set([
   "id_token",
   "token",
   "private_key",
+  // Query parameters that carry keys (Gemini's ?key=, signed URLs), as they appear in parsed_query.
+  "key",
+  "api_key",
+  "apikey",
+  "sig",
+  "signature",
 ]);
 
 const SENSITIVE_QUERY = /([?&](?:key|api[-_]?key|access_token|token|sig|signature|password|secret)=)[^&#]*/gi;

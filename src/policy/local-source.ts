@@ -52,8 +52,8 @@ export class LocalPolicySource {
     return engine;
   }
 
-  /** Reloads on every change under the folder, debounced; rebuilds never overlap. */
-  watch(): void {
+  /** Reloads on every change under the folder, debounced; rebuilds never overlap. Resolves once the watcher is ready. */
+  async watch(): Promise<void> {
     if (this.watcher) return;
     this.watcher = watch(path.resolve(this.opts.dir), {
       ignoreInitial: true,
@@ -62,6 +62,8 @@ export class LocalPolicySource {
     });
     this.watcher.on("all", () => this.schedule());
     this.watcher.on("error", (err) => this.opts.logger.warn({ event: "policy_watch_error", err }, "policy watcher error"));
+    const watcher = this.watcher;
+    await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
   }
 
   /** Waits for any rebuild in progress (tests use this to observe a reload deterministically). */

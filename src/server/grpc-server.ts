@@ -2,7 +2,8 @@ import { Server, ServerCredentials, type ServiceError, type handleUnaryCall } fr
 import { HealthImplementation } from "grpc-health-check";
 import { TollgateError } from "../errors.js";
 import { AuthorizationService, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
-import { RateLimitServiceService, type RateLimitRequest, type RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
+import type { RateLimitRequest, RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
+import { rateLimitServiceDefinition } from "../ratelimit/handler.js";
 import type { Logger } from "../observability/logger.js";
 import { addReflection } from "./reflection.js";
 
@@ -51,7 +52,8 @@ export class GrpcServer {
     });
     this.server.addService(AuthorizationService, { check: unary(opts.check, this.inflight) });
     const rls = opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured")));
-    this.server.addService(RateLimitServiceService, { shouldRateLimit: unary(rls, this.inflight) });
+    // The ratelimit definition decodes per-descriptor hits_addend, which the generated decoder drops.
+    this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: unary(rls, this.inflight) });
     this.health.addToServer(this.server);
     addReflection(this.server);
   }

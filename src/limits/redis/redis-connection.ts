@@ -35,6 +35,8 @@ export class RedisConnection {
   private everReady = false;
   private closed = false;
   private lastErrorLogMs = Number.NEGATIVE_INFINITY;
+  /** Callers waiting for 'ready' (one listener for all of them, however many there are). */
+  private readonly readyWaiters = new Set<(ready: boolean) => void>();
 
   constructor(options: ConnectionOptions) {
     this.logger = options.logger;
@@ -47,6 +49,7 @@ export class RedisConnection {
       this.everReady = true;
       this.lastErrorLogMs = Number.NEGATIVE_INFINITY;
       this.logger?.info({ redis: this.label }, "limit store connected to Redis");
+      this.wakeWaiters(true);
     });
   }
 
@@ -64,15 +67,15 @@ export class RedisConnection {
     if (this.isReady) return Promise.resolve(true);
     if (this.closed || timeoutMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const onReady = (): void => {
+      const waiter = (ready: boolean): void => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(ready);
       };
       const timer = setTimeout(() => {
-        this.client.off("ready", onReady);
+        this.readyWaiters.delete(waiter);
         resolve(false);
       }, timeoutMs);
-      this.client.once("ready", onReady);
+      this.readyWaiters.add(waiter);
     });
   }
 
@@ -84,6 +87,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.wakeWaiters(false);
     try {
       if (this.client.status === "ready") {
         await Promise.race([this.client.quit(), new Promise((resolve) => setTimeout(resolve, 200).unref())]);
@@ -93,6 +97,12 @@ export class RedisConnection {
     } finally {
       this.client.disconnect();
     }
+  }
+
+  private wakeWaiters(ready: boolean): void {
+    const waiters = [...this.readyWaiters];
+    this.readyWaiters.clear();
+    for (const waiter of waiters) waiter(ready);
   }
 
   private onError(err: unknown): void {

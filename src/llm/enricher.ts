@@ -1,0 +1,51 @@
+import type { DenialFormatter, InputEnricher } from "../authz/check.js";
+import type { PolicyInput } from "../authz/input.js";
+import { buildLlmInput, extractPromptTexts } from "./build-llm-input.js";
+import { llmErrorBody } from "./error-body.js";
+import { matchLlmRoute } from "./providers/registry.js";
+import type { LlmSettings } from "./types.js";
+
+interface HttpAttrs {
+  method?: string;
+  path?: string;
+  host?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Adds input.llm when the request is an LLM call: provider facts for the policy, plus
+ * input.llm.texts, the prompt text a guard can match patterns against (bounded by the readers).
+ */
+export function llmEnricher(settings?: LlmSettings): InputEnricher {
+  return (input: PolicyInput) => {
+    const http = ((input.attributes["request"] as { http?: HttpAttrs } | undefined)?.http ?? {}) as HttpAttrs;
+    const llm = buildLlmInput({
+      method: http.method ?? "",
+      path: http.path ?? "",
+      headers: http.headers ?? {},
+      body: input.parsed_body,
+      truncated: input.truncated_body === true,
+      ...(http.host ? { host: http.host } : {}),
+      ...(settings ? { settings } : {}),
+    });
+    if (llm) input.llm = { ...llm, texts: llm.error ? [] : extractPromptTexts(llm, input.parsed_body) };
+  };
+}
+
+/**
+ * Shapes tollgate's own denials (an unreadable body, an oversized request) as the provider's
+ * error JSON when the request is an LLM call, so client SDKs show the message as-is.
+ */
+export function llmDenialBody(settings?: LlmSettings): DenialFormatter {
+  return ({ path, host, status, message }) => {
+    let match;
+    try {
+      match = matchLlmRoute({ path, ...(host ? { host } : {}), ...(settings ? { settings } : {}) });
+    } catch {
+      return undefined;
+    }
+    if (!match) return undefined;
+    const { contentType, body } = llmErrorBody(match.spec.id, status, message);
+    return { body, headers: [["content-type", contentType]] };
+  };
+}

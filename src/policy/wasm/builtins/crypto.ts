@@ -1,0 +1,33 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { stringOperand, utf8, type BuiltinImpl } from "./operands.js";
+
+function digest(name: string, algorithm: string): BuiltinImpl {
+  return (x) => createHash(algorithm).update(utf8(stringOperand(name, x, 1))).digest("hex");
+}
+
+function hmac(name: string, algorithm: string): BuiltinImpl {
+  return (x, key) => {
+    const message = utf8(stringOperand(name, x, 1));
+    const secret = utf8(stringOperand(name, key, 2));
+    return createHmac(algorithm, secret).update(message).digest("hex");
+  };
+}
+
+/** Constant-time comparison, false (not an error) for different lengths, as Go's hmac.Equal. */
+export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function cryptoBuiltins(): Record<string, BuiltinImpl> {
+  return {
+    "crypto.md5": digest("crypto.md5", "md5"),
+    "crypto.sha1": digest("crypto.sha1", "sha1"),
+    "crypto.sha256": digest("crypto.sha256", "sha256"),
+    "crypto.hmac.md5": hmac("crypto.hmac.md5", "md5"),
+    "crypto.hmac.sha1": hmac("crypto.hmac.sha1", "sha1"),
+    "crypto.hmac.sha256": hmac("crypto.hmac.sha256", "sha256"),
+    "crypto.hmac.sha512": hmac("crypto.hmac.sha512", "sha512"),
+    "crypto.hmac.equal": (a, b) =>
+      constantTimeEqual(utf8(stringOperand("crypto.hmac.equal", a, 1)), utf8(stringOperand("crypto.hmac.equal", b, 2))),
+  };
+}

@@ -1,0 +1,130 @@
+import { createPublicKey, X509Certificate, type KeyObject, type webcrypto } from "node:crypto";
+import { LruCache } from "./lru.js";
+import { builtinError, isObject, type JsonValue } from "./operands.js";
+
+/** JWS algorithms OPA knows; JWKS entries declaring any other alg are skipped, as OPA does. */
+export const TOKEN_ALGORITHMS: ReadonlySet<string> = new Set([
+  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+  "ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA",
+]);
+
+/** A key from a `cert` argument: an asymmetric public key, or raw bytes for a JWKS "oct" key. */
+export interface VerificationKey {
+  alg: string;
+  kid: string;
+  key: KeyObject | Buffer;
+  /** A private JWK: decode_verify uses its public half, the io.jwt.verify_* built-ins reject it (Go type checks). */
+  private: boolean;
+}
+
+export interface ParsedKeys {
+  /** Identifies this key material in other caches without holding the (possibly large) source string. */
+  id: number;
+  keys: readonly VerificationKey[];
+}
+
+/** Key types Go's x509 and jwx parse; Node also reads e.g. secp256k1 or Ed448, which OPA rejects. */
+const EC_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "secp521r1"]);
+const KEY_TYPES: ReadonlySet<string> = new Set(["rsa", "ec", "ed25519", "x25519", "dsa"]);
+
+function supported(key: KeyObject): KeyObject {
+  const type = key.asymmetricKeyType ?? "";
+  if (!KEY_TYPES.has(type)) throw new Error(`unsupported public key type ${type}`);
+  if (type === "ec" && !EC_CURVES.has(key.asymmetricKeyDetails?.namedCurve ?? "")) {
+    throw new Error(`unsupported elliptic curve ${key.asymmetricKeyDetails?.namedCurve ?? ""}`);
+  }
+  return key;
+}
+
+const PEM_BLOCK = /(?:^|\n)-----BEGIN ([^\n]*?)-----[ \t]*\r?\n([\s\S]*?)-----END \1-----[ \t]*(?:\r?\n|$)/;
+const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function parsePem(name: string, text: string): VerificationKey[] | undefined {
+  const match = PEM_BLOCK.exec(text);
+  if (!match) return undefined;
+  const [block, type, body] = match as unknown as [string, string, string];
+  if (text.length > match.index + block.length) throw builtinError(name, "extra data after a PEM certificate block");
+  const base64 = body.replace(/[ \t\r\n]/g, "");
+  if (!STD_BASE64.test(base64)) throw builtinError(name, "failed to decode the PEM block");
+  const der = Buffer.from(base64, "base64");
+  try {
+    if (type === "CERTIFICATE") return [{ alg: "", kid: "", key: supported(new X509Certificate(der).publicKey), private: false }];
+    if (type === "PUBLIC KEY") return [{ alg: "", kid: "", key: supported(createPublicKey({ key: der, format: "der", type: "spki" })), private: false }];
+  } catch (err) {
+    const what = type === "CERTIFICATE" ? "certificate" : "public key";
+    throw builtinError(name, `failed to parse a PEM ${what}: ${(err as Error).message}`, err);
+  }
+  throw builtinError(name, "failed to extract a Key from the PEM certificate");
+}
+
+function stringField(jwk: Record<string, JsonValue>, field: string): string {
+  const value = jwk[field];
+  return typeof value === "string" ? value : "";
+}
+
+function parseJwk(name: string, jwk: JsonValue): VerificationKey | undefined {
+  if (!isObject(jwk)) throw builtinError(name, "failed to parse a JWK key (set): key must be an object");
+  const alg = stringField(jwk, "alg");
+  if (alg !== "" && !TOKEN_ALGORITHMS.has(alg)) return undefined;
+  const kid = stringField(jwk, "kid");
+  const kty = jwk["kty"];
+  try {
+    if (kty === "oct") {
+      const k = jwk["k"];
+      if (typeof k !== "string") throw new Error(`required field "k" is missing`);
+      return { alg, kid, key: Buffer.from(k, "base64url"), private: false };
+    }
+    if (kty === "RSA" || kty === "EC" || kty === "OKP") {
+      const key = supported(createPublicKey({ key: jwk as webcrypto.JsonWebKey, format: "jwk" }));
+      return { alg, kid, key, private: jwk["d"] !== undefined };
+    }
+    throw new Error(`invalid key type ${JSON.stringify(kty ?? null)}`);
+  } catch (err) {
+    throw builtinError(name, `failed to parse a JWK key (set): ${(err as Error).message}`, err);
+  }
+}
+
+function parseJwks(name: string, text: string): VerificationKey[] {
+  let parsed: JsonValue;
+  try {
+    parsed = JSON.parse(text) as JsonValue;
+  } catch (err) {
+    throw builtinError(name, `failed to parse a JWK key (set): ${(err as Error).message}`, err);
+  }
+  if (!isObject(parsed)) throw builtinError(name, "failed to parse a JWK key (set): not a JSON object");
+  const set = parsed["keys"];
+  if (set === undefined) return [parseJwk(name, parsed)].filter((k): k is VerificationKey => k !== undefined);
+  if (!Array.isArray(set)) throw builtinError(name, `failed to parse a JWK key (set): "keys" must be an array`);
+  return set.map((jwk) => parseJwk(name, jwk)).filter((k): k is VerificationKey => k !== undefined);
+}
+
+type CacheEntry = ParsedKeys | { error: Error };
+
+/**
+ * Parses `cert` arguments like OPA: one PEM certificate or PEM public key (nothing after it),
+ * otherwise a JWK or JWK Set. Results, failures included, are cached per string because
+ * policies verify many tokens against the same few key sets.
+ */
+export class KeyStore {
+  private readonly cache: LruCache<string, CacheEntry>;
+  private nextId = 1;
+
+  constructor(maxEntries: number) {
+    this.cache = new LruCache(maxEntries);
+  }
+
+  parse(name: string, certificate: string): ParsedKeys {
+    let entry = this.cache.get(certificate);
+    if (entry === undefined) {
+      try {
+        const keys = parsePem(name, certificate) ?? parseJwks(name, certificate);
+        entry = { id: this.nextId++, keys };
+      } catch (err) {
+        entry = { error: err as Error };
+      }
+      this.cache.set(certificate, entry);
+    }
+    if ("error" in entry) throw entry.error;
+    return entry;
+  }
+}

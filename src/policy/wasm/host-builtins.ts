@@ -1,5 +1,0 @@
-import type { HostBuiltins } from "../engine.js";
-
-export function createHostBuiltins(): HostBuiltins {
-  return { builtins: {}, beginEvaluation: () => undefined };
-}

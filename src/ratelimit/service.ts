@@ -1,0 +1,242 @@
+import type { Logger } from "pino";
+import { TollgateError } from "../errors.js";
+import {
+  RateLimitResponse_Code,
+  type RateLimitResponse,
+  type RateLimitResponse_DescriptorStatus,
+} from "../gen/envoy/service/ratelimit/v3/rls.js";
+import { systemClock, type Clock, type LimitOutcome, type LimitStore } from "../limits/types.js";
+import { planApply } from "./apply-plan.js";
+import type { RateLimitConfig } from "./config/types.js";
+import { DEFAULT_HEADER_NAMES, rateLimitHeaders, type HeaderNames } from "./headers.js";
+import { matchLimit, type MatchedLimit } from "./matcher.js";
+import { checkRequest, DEFAULT_REQUEST_BOUNDS, hitsAddends, type RateLimitRequestWithAddends, type RequestBounds } from "./request.js";
+import { unitToProto } from "./units.js";
+
+const MAX_UINT32 = 4_294_967_295;
+
+export interface RateLimitServiceOptions {
+  /** The config to use for each call (e.g. `() => watcher.current()`); undefined means none is loaded yet. */
+  config: () => RateLimitConfig | undefined;
+  store: LimitStore;
+  logger: Logger;
+  clock?: Clock;
+  /** ratelimit's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT. Default false. */
+  stopIncrementWhenOver?: boolean;
+  /** ratelimit's global SHADOW_MODE: an OVER_LIMIT overall code is answered as OK. Default false. */
+  shadowMode?: boolean;
+  /** response_headers_to_add; see headers.ts for names and how they differ from Envoy's X-RateLimit-*. */
+  headers?: { enabled: boolean; names?: Partial<HeaderNames> };
+  bounds?: Partial<RequestBounds>;
+}
+
+/** Plain counters, read by metrics and tests. Descriptor counts are per descriptor, the rest per call. */
+export interface RateLimitServiceStats {
+  calls: number;
+  ok: number;
+  overLimit: number;
+  invalidRequests: number;
+  noConfig: number;
+  /** Calls whose store.apply failed with limit_store_unavailable. */
+  storeUnavailable: number;
+  /** Descriptors answered OK (failure_mode allow) while the store was unavailable. */
+  failOpen: number;
+  /** Descriptors answered OVER_LIMIT (failure_mode deny) while the store was unavailable. */
+  failClosed: number;
+  /** Descriptors over their limit but answered OK because of shadow_mode. */
+  shadowOverLimit: number;
+  /** Calls turned from OVER_LIMIT to OK by the global shadow mode. */
+  globalShadowOverrides: number;
+}
+
+interface Row {
+  limit: MatchedLimit | undefined;
+  unlimited: boolean;
+  hits: number;
+}
+
+/** ShouldRateLimit with envoyproxy/ratelimit's semantics, on top of a LimitStore. */
+export class RateLimitService {
+  readonly stats: RateLimitServiceStats = {
+    calls: 0,
+    ok: 0,
+    overLimit: 0,
+    invalidRequests: 0,
+    noConfig: 0,
+    storeUnavailable: 0,
+    failOpen: 0,
+    failClosed: 0,
+    shadowOverLimit: 0,
+    globalShadowOverrides: 0,
+  };
+
+  private readonly opts: RateLimitServiceOptions;
+  private readonly clock: Clock;
+  private readonly bounds: RequestBounds;
+  private readonly headerNames: HeaderNames | undefined;
+
+  constructor(opts: RateLimitServiceOptions) {
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+    this.bounds = { ...DEFAULT_REQUEST_BOUNDS, ...opts.bounds };
+    this.headerNames = opts.headers?.enabled ? { ...DEFAULT_HEADER_NAMES, ...opts.headers.names } : undefined;
+  }
+
+  /**
+   * Answers one request. Throws TollgateError: request_parse_error for a malformed or oversized
+   * request, config_error when no config is loaded, and any store error other than
+   * limit_store_unavailable (which is answered per descriptor through its failure_mode instead).
+   */
+  async shouldRateLimit(req: RateLimitRequestWithAddends): Promise<RateLimitResponse> {
+    this.stats.calls += 1;
+    try {
+      checkRequest(req, this.bounds);
+    } catch (err: unknown) {
+      this.stats.invalidRequests += 1;
+      throw err;
+    }
+    const config = this.opts.config();
+    if (!config) {
+      this.stats.noConfig += 1;
+      throw new TollgateError("config_error", "no rate limit configuration loaded");
+    }
+    const rows = this.resolve(req, config);
+    const plan = planApply(rows);
+
+    let outcomes: LimitOutcome[] = [];
+    let failure: TollgateError | undefined;
+    if (plan.requests.length > 0) {
+      const started = this.clock.nowMs();
+      try {
+        outcomes = await this.opts.store.apply(plan.requests, {
+          hashTag: req.domain,
+          stopIncrementWhenOver: this.opts.stopIncrementWhenOver ?? false,
+        });
+      } catch (err: unknown) {
+        failure = TollgateError.from(err);
+        if (failure.code !== "limit_store_unavailable") throw failure;
+        this.onStoreFailure({ domain: req.domain, rows, failure, elapsedMs: this.clock.nowMs() - started });
+      }
+      if (!failure && outcomes.length !== plan.requests.length) {
+        throw new TollgateError("internal_error", `limit store answered ${outcomes.length} outcomes for ${plan.requests.length} limits`);
+      }
+    }
+    return this.respond({ rows, slots: plan.slots, outcomes, failed: failure !== undefined });
+  }
+
+  /** Matches every descriptor, then applies unlimited and replaces as ratelimit's constructLimitsToCheck. */
+  private resolve(req: RateLimitRequestWithAddends, config: RateLimitConfig): Row[] {
+    const hits = hitsAddends(req);
+    const matched = req.descriptors.map((descriptor) => {
+      try {
+        return matchLimit({ config, domain: req.domain, descriptor });
+      } catch (err: unknown) {
+        this.stats.invalidRequests += 1;
+        throw err;
+      }
+    });
+    // Replaces are collected from every matched limit, unlimited ones included.
+    const replacing = new Set(matched.flatMap((m) => m?.replaces ?? []));
+    return matched.map((limit, i) => {
+      const h = hits[i] ?? 1;
+      if (limit?.unlimited) return { limit: undefined, unlimited: true, hits: h };
+      if (limit && limit.name !== "" && replacing.has(limit.name)) return { limit: undefined, unlimited: false, hits: h };
+      return { limit, unlimited: false, hits: h };
+    });
+  }
+
+  private respond(p: { rows: Row[]; slots: (number | undefined)[]; outcomes: LimitOutcome[]; failed: boolean }): RateLimitResponse {
+    const counted: boolean[] = [];
+    const quota: boolean[] = [];
+    let failedRateLimit = 0;
+    let failedQuota = 0;
+    let totalQuota = 0;
+
+    const statuses = p.rows.map((row, i): RateLimitResponse_DescriptorStatus => {
+      counted.push(false);
+      quota.push(row.limit?.quotaMode ?? false);
+      if (row.unlimited) return status(RateLimitResponse_Code.OK, undefined, MAX_UINT32);
+      const limit = row.limit;
+      const slot = p.slots[i];
+      if (!limit || !limit.unit || slot === undefined) return status(RateLimitResponse_Code.OK, undefined, 0);
+
+      const current = { name: limit.name, requestsPerUnit: limit.requestsPerUnit, unit: unitToProto(limit.unit) };
+      let s: RateLimitResponse_DescriptorStatus;
+      const outcome = p.outcomes[slot];
+      if (p.failed || !outcome) {
+        const deny = limit.failureMode === "deny";
+        if (deny) this.stats.failClosed += 1;
+        else this.stats.failOpen += 1;
+        s = status(deny ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK, current, 0);
+      } else {
+        counted[i] = true;
+        s = status(outcome.over ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK, current, outcome.over ? 0 : outcome.remaining);
+        s.durationUntilReset = toDuration(outcome.resetSeconds);
+      }
+      // As ratelimit's base limiter: a shadow_mode limit reports OK even when over (remaining stays 0).
+      if (s.code === RateLimitResponse_Code.OVER_LIMIT && limit.shadowMode) {
+        s.code = RateLimitResponse_Code.OK;
+        this.stats.shadowOverLimit += 1;
+      }
+      if (limit.quotaMode) totalQuota += 1;
+      if (s.code === RateLimitResponse_Code.OVER_LIMIT) {
+        if (limit.quotaMode) failedQuota += 1;
+        else failedRateLimit += 1;
+      }
+      return s;
+    });
+
+    // OVER_LIMIT iff a rate limit descriptor is over, or every quota-mode descriptor is.
+    let overallCode =
+      failedRateLimit > 0 || (totalQuota > 0 && totalQuota === failedQuota) ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK;
+    if (overallCode === RateLimitResponse_Code.OVER_LIMIT && this.opts.shadowMode) {
+      overallCode = RateLimitResponse_Code.OK;
+      this.stats.globalShadowOverrides += 1;
+    }
+    if (overallCode === RateLimitResponse_Code.OVER_LIMIT) this.stats.overLimit += 1;
+    else this.stats.ok += 1;
+
+    const responseHeadersToAdd = this.headerNames ? rateLimitHeaders({ statuses, counted, quota, overallCode, names: this.headerNames }) : [];
+    return {
+      overallCode,
+      statuses,
+      responseHeadersToAdd,
+      requestHeadersToAdd: [],
+      rawBody: Buffer.alloc(0),
+      dynamicMetadata: undefined,
+      quota: undefined,
+    };
+  }
+
+  private onStoreFailure(p: { domain: string; rows: Row[]; failure: TollgateError; elapsedMs: number }): void {
+    this.stats.storeUnavailable += 1;
+    const limited = p.rows.filter((r) => r.limit !== undefined);
+    const denied = limited.filter((r) => r.limit?.failureMode === "deny").length;
+    this.opts.logger.warn(
+      {
+        event: "limit_store_unavailable",
+        reason: p.failure.code,
+        domain: p.domain,
+        store: this.opts.store.kind,
+        descriptorsAllowed: limited.length - denied,
+        descriptorsDenied: denied,
+        elapsedMs: p.elapsedMs,
+        err: p.failure.message,
+      },
+      "rate limit store unavailable; answering each descriptor by its failure_mode",
+    );
+  }
+}
+
+function status(
+  code: RateLimitResponse_Code,
+  currentLimit: RateLimitResponse_DescriptorStatus["currentLimit"],
+  limitRemaining: number,
+): RateLimitResponse_DescriptorStatus {
+  return { code, currentLimit, limitRemaining, durationUntilReset: undefined, quota: undefined };
+}
+
+function toDuration(seconds: number): { seconds: number; nanos: number } {
+  const whole = Math.max(0, Math.floor(seconds));
+  return { seconds: whole, nanos: Math.round((Math.max(0, seconds) - whole) * 1e9) };
+}

@@ -1,0 +1,179 @@
+import { afterEach, describe, expect, test } from "vitest";
+import { TollgateError } from "../../src/errors.js";
+import { createRedisLimitStore, type RedisLimitStore } from "../../src/limits/redis/redis-store.js";
+import { freePort, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from "../support/redis-server.js";
+import { uniquePrefix } from "./backends.js";
+import { fixed } from "./semantic-cases.js";
+
+/** commandTimeoutMs is the default 50; each call must settle well inside this. */
+const MAX_CALL_MS = 250;
+const RECOVERY_MS = 1000;
+
+interface Call {
+  startedAt: number;
+  ms: number;
+  ok: boolean;
+  code?: string;
+}
+
+/** Fires an apply every few ms until stopped, recording how long each took and how it ended. */
+function hammer(store: RedisLimitStore, hashTags: string[] = ["outage"]): { calls: Call[]; stop: () => Promise<void> } {
+  const calls: Call[] = [];
+  let running = true;
+  const loop = (async () => {
+    let i = 0;
+    while (running) {
+      const startedAt = performance.now();
+      try {
+        const hashTag = hashTags[i % hashTags.length] ?? "outage";
+        await store.apply([fixed(`k${i++ % 10}`, 1_000_000, 1)], { hashTag });
+        calls.push({ startedAt, ms: performance.now() - startedAt, ok: true });
+      } catch (err: unknown) {
+        const code = err instanceof TollgateError ? err.code : `not a TollgateError: ${String(err)}`;
+        calls.push({ startedAt, ms: performance.now() - startedAt, ok: false, code });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    calls,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function expectBounded(calls: Call[]): void {
+  const slow = calls.filter((c) => c.ms >= MAX_CALL_MS);
+  expect(slow, `calls slower than ${MAX_CALL_MS} ms`).toEqual([]);
+  const badCodes = calls.filter((c) => !c.ok && c.code !== "limit_store_unavailable");
+  expect(badCodes).toEqual([]);
+}
+
+/** ms from `since` until the first successful call after it (Infinity when none). */
+function firstSuccessAfter(calls: Call[], since: number): number {
+  const first = calls.find((c) => c.ok && c.startedAt >= since);
+  return first === undefined ? Number.POSITIVE_INFINITY : first.startedAt + first.ms - since;
+}
+
+let server: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
+let store: RedisLimitStore | undefined;
+afterEach(async () => {
+  await store?.close();
+  await server?.stop();
+  await cluster?.stop();
+  store = undefined;
+  server = undefined;
+  cluster = undefined;
+});
+
+describe("bounded failure", () => {
+  test("Redis killed: every call rejects fast with limit_store_unavailable; service returns within 1 s of restart", async () => {
+    server = await startRedisServer();
+    store = createRedisLimitStore({ url: server.url, keyPrefix: uniquePrefix("outage") });
+    await store.waitUntilReady(2000);
+    const load = hammer(store);
+
+    await sleep(300);
+    const killedAt = performance.now();
+    await server.kill();
+    await sleep(600);
+    await server.start();
+    const backAt = performance.now();
+    await sleep(1500);
+    await load.stop();
+
+    const { calls } = load;
+    expectBounded(calls);
+    expect(calls.filter((c) => c.startedAt < killedAt).every((c) => c.ok)).toBe(true);
+    const during = calls.filter((c) => c.startedAt > killedAt + 20 && c.startedAt + c.ms < backAt);
+    expect(during.length).toBeGreaterThan(20);
+    expect(during.every((c) => !c.ok)).toBe(true);
+    expect(firstSuccessAfter(calls, backAt)).toBeLessThan(RECOVERY_MS);
+    // Once back, it stays back.
+    expect(calls.filter((c) => c.startedAt > backAt + RECOVERY_MS).every((c) => c.ok)).toBe(true);
+  });
+
+  test("Redis frozen (SIGSTOP): calls time out at commandTimeoutMs; after SIGCONT service returns within 1 s", async () => {
+    server = await startRedisServer();
+    const frozen = server;
+    store = createRedisLimitStore({ url: server.url, keyPrefix: uniquePrefix("freeze") });
+    await store.waitUntilReady(2000);
+    const load = hammer(store);
+    await sleep(200);
+
+    const pid = await serverPid(frozen.port);
+    process.kill(pid, "SIGSTOP");
+    const frozenAt = performance.now();
+    await sleep(500);
+    process.kill(pid, "SIGCONT");
+    const thawedAt = performance.now();
+    await sleep(1500);
+    await load.stop();
+
+    const { calls } = load;
+    expectBounded(calls);
+    const during = calls.filter((c) => c.startedAt > frozenAt && c.startedAt + c.ms < thawedAt);
+    expect(during.length).toBeGreaterThan(3);
+    expect(during.every((c) => !c.ok && c.ms >= 40)).toBe(true);
+    expect(firstSuccessAfter(calls, thawedAt)).toBeLessThan(RECOVERY_MS);
+  });
+
+  test("Redis down from the start: calls reject fast; the store connects when Redis appears", async () => {
+    const port = await freePort();
+    store = createRedisLimitStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: uniquePrefix("late") });
+    const load = hammer(store);
+    await sleep(400);
+    server = await startRedisServer({ port });
+    const upAt = performance.now();
+    await sleep(1200);
+    await load.stop();
+
+    const { calls } = load;
+    expectBounded(calls);
+    expect(calls.filter((c) => c.startedAt + c.ms < upAt).every((c) => !c.ok)).toBe(true);
+    expect(firstSuccessAfter(calls, upAt)).toBeLessThan(RECOVERY_MS);
+  });
+});
+
+describe("bounded failure on Redis Cluster", () => {
+  test("a master killed: calls reject fast with limit_store_unavailable, the other slots keep working, and service returns", async () => {
+    cluster = await startRedisCluster();
+    store = createRedisLimitStore({ url: cluster.url, keyPrefix: uniquePrefix("cluster-outage") });
+    await store.waitUntilReady(3000);
+    const load = hammer(store, Array.from({ length: 12 }, (_, i) => `tag-${i}`));
+    await sleep(300);
+    const killedAt = performance.now();
+    await cluster.killNode(0);
+    await sleep(800);
+    await cluster.restartNode(0);
+    const backAt = performance.now();
+    await sleep(1500);
+    await load.stop();
+
+    const { calls } = load;
+    expectBounded(calls);
+    const during = calls.filter((c) => c.startedAt > killedAt + 20 && c.startedAt + c.ms < backAt);
+    expect(during.some((c) => !c.ok)).toBe(true);
+    expect(during.some((c) => c.ok)).toBe(true);
+    expect(calls.filter((c) => c.startedAt > backAt + RECOVERY_MS).every((c) => c.ok)).toBe(true);
+  }, 40_000);
+});
+
+async function serverPid(port: number): Promise<number> {
+  const { Redis } = await import("ioredis");
+  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
+  try {
+    await client.connect();
+    const info = await client.info("server");
+    const match = /process_id:(\d+)/.exec(info);
+    if (match?.[1] === undefined) throw new Error("no process_id in INFO");
+    return Number(match[1]);
+  } finally {
+    client.disconnect();
+  }
+}
