@@ -4,6 +4,7 @@ import type { Settings } from "./config/settings.js";
 import { TollgateError } from "./errors.js";
 import type { LimitStore } from "./limits/types.js";
 import { createLogger, type Logger } from "./observability/logger.js";
+import { instrumentStore, Metrics } from "./observability/metrics.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
@@ -20,25 +21,32 @@ export interface App {
   policy: LocalPolicySource;
   store: LimitStore;
   rateLimits: RateLimitService;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
 export interface AppDeps {
   logger?: Logger;
+  metrics?: Metrics;
   hostBuiltins?: () => HostBuiltins;
 }
 
 /** Composition root: settings → dependencies → start. close() drains and releases everything. */
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
-  const store = createLimitStore(settings, logger);
+  const metrics = deps.metrics ?? new Metrics();
+  const store = instrumentStore(createLimitStore(settings, logger), metrics);
   const policy = new LocalPolicySource({
     dir: settings.policies,
     entrypoint: settings.decisionPath,
     runTests: settings.runPolicyTests,
     hostBuiltins: deps.hostBuiltins ?? (() => createHostBuiltins()),
     logger,
-    onActivate: () => server.setServing(AUTHZ_SERVICE, true),
+    onActivate: (engine) => {
+      metrics.policyActivated(engine.revision);
+      server.setServing(AUTHZ_SERVICE, true);
+    },
+    onReject: () => metrics.activations.inc({ result: "rejected" }),
   });
   const authorizer = new Authorizer({
     policy: () => policy.current(),
@@ -52,6 +60,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     secrets: new SecretResolver(),
     enrichers: [llmEnricher()],
     denialFormatter: llmDenialBody(),
+    metrics,
     rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
   });
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
@@ -69,7 +78,20 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     maxMessageBytes: settings.limits.maxMessageBytes,
     logger,
     check: (req) => authorizer.check(req),
-    shouldRateLimit: (req) => rateLimits.shouldRateLimit(req),
+    shouldRateLimit: async (req) => {
+      try {
+        const res = await rateLimits.shouldRateLimit(req);
+        const code = res.overallCode === 2 ? "OVER_LIMIT" : "OK";
+        metrics.rateLimitCalls.inc({ code });
+        // Only configured domains become labels; a client cannot grow the label set.
+        const known = (ratelimitConfig?.current() ?? emptyConfig).domains.has(req.domain);
+        if (code === "OVER_LIMIT") metrics.overLimit.inc({ domain: known ? req.domain : "unknown" });
+        return res;
+      } catch (err) {
+        metrics.rateLimitCalls.inc({ code: "error" });
+        throw err;
+      }
+    },
   });
 
   try {
@@ -81,6 +103,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     logger.error({ event: "policy_rejected", code: e.code, error: e.message }, "initial policy build failed; not serving until it is fixed");
   }
   if (settings.watch) await policy.watch();
+  metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
   server.setServing("", true);
   server.setServing(RLS_SERVICE, true);
@@ -92,6 +115,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     policy,
     store,
     rateLimits,
+    metrics,
     async close() {
       await server.drain(settings.shutdownGraceMs);
       await policy.close();

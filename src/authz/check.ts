@@ -4,6 +4,7 @@ import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/e
 import type { LimitStore } from "../limits/types.js";
 import { applyLogMask, logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
+import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
@@ -29,6 +30,7 @@ export interface AuthorizerOptions {
   secrets?: SecretResolver;
   enrichers?: InputEnricher[];
   denialFormatter?: DenialFormatter;
+  metrics?: Metrics;
   rateLimitHeaders?: HeaderNames | false;
 }
 
@@ -86,8 +88,12 @@ export class Authorizer {
       this.o.logger.error({ event: "decision_error", decision_id: decisionId, code: e.code, error: e.message }, "decision error");
       throw e;
     } finally {
-      event.latency_ms = Math.round((performance.now() - started) * 1000) / 1000;
+      const seconds = (performance.now() - started) / 1000;
+      event.latency_ms = Math.round(seconds * 1e6) / 1000;
       logDecision(this.o.logger, event);
+      const result = typeof event.status === "string" ? "error" : event.allowed ? "allow" : "deny";
+      this.o.metrics?.checks.inc({ result, reason: result === "allow" ? "" : reasonLabel(event.reason) });
+      this.o.metrics?.checkDuration.observe(seconds);
     }
   }
 
@@ -105,9 +111,11 @@ export class Authorizer {
     for (const enrich of this.o.enrichers ?? []) enrich(input);
     keepInput(input);
 
+    const endEval = this.o.metrics?.evalDuration.startTimer();
     const result = engine.evaluate(input);
+    endEval?.();
     const decision = readDecision(result);
-    if (!decision.allowed) return { decision, result };
+    if (!decision.allowed) return { decision, result, reason: reasonLabel(decision.dynamicMetadata?.["reason"]) };
 
     const extraMetadata: Record<string, unknown> = {};
     if (decision.limits.length > 0) {
@@ -120,6 +128,9 @@ export class Authorizer {
       });
       extraMetadata["limits"] = verdict.usage;
       const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === "retry-after") : verdict.headers;
+      if (verdict.result === "over") this.o.metrics?.overLimit.inc({ domain: "policy" });
+      if (verdict.result === "unavailable") this.o.metrics?.failureModeUsed.inc({ mode: "deny" });
+      if (verdict.failedOpen) this.o.metrics?.failureModeUsed.inc({ mode: "allow" });
       if (verdict.result === "over") {
         return { decision: denial(429, decision.limitedBody ?? "rate limit exceeded", headers), reason: "rate_limited", result, extraMetadata };
       }

@@ -6,6 +6,8 @@ import type { Pair, PolicyLimit } from "./decision.js";
 export interface LimitVerdict {
   /** "over" denies with 429; "unavailable" denies with 503 (a fail-closed limit met a store outage). */
   result: "ok" | "over" | "unavailable";
+  /** The store was unavailable and every limit's failure_mode let the request through. */
+  failedOpen: boolean;
   headers: Pair[];
   retryAfterSeconds: number;
   /** Per-limit usage for dynamic_metadata: name → { limit, remaining, reset } */
@@ -37,7 +39,7 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     const e = TollgateError.from(err, "limit_store_unavailable");
     const failClosed = limits.some((l) => l.failureMode === "deny" && !l.shadow);
     logger.warn({ event: "limit_store_unavailable", error: e.message, failure_mode: failClosed ? "deny" : "allow" }, "limit store unavailable");
-    return { result: failClosed ? "unavailable" : "ok", headers: [], retryAfterSeconds: 1, usage: {} };
+    return { result: failClosed ? "unavailable" : "ok", failedOpen: !failClosed, headers: [], retryAfterSeconds: 1, usage: {} };
   }
 
   const usage: LimitVerdict["usage"] = {};
@@ -63,5 +65,5 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
       headers.push(["retry-after", String(retryAfterSeconds)]);
     }
   }
-  return { result: over ? "over" : "ok", headers, retryAfterSeconds, usage };
+  return { result: over ? "over" : "ok", failedOpen: false, headers, retryAfterSeconds, usage };
 }

@@ -14,6 +14,7 @@ export interface LocalPolicySourceOptions {
   logger: Logger;
   debounceMs?: number;
   onActivate?: (engine: PolicyEngine) => void;
+  onReject?: (error: TollgateError) => void;
 }
 
 /**
@@ -99,6 +100,7 @@ export class LocalPolicySource {
       .then(() => undefined)
       .catch((err: unknown) => {
         const e = TollgateError.from(err, "policy_build_error");
+        this.opts.onReject?.(e);
         this.opts.logger.error(
           { event: "policy_rejected", code: e.code, error: e.message, serving_revision: this.engine?.revision },
           "policy update rejected; last good revision keeps serving",

@@ -46,6 +46,10 @@ export class WasmPolicyEngine implements PolicyEngine {
     }
   }
 
+  memoryBytes(): number {
+    return this.policy.mem.buffer.byteLength;
+  }
+
   evaluateLogMask(event: unknown): unknown {
     if (!this.maskEntrypoint) return undefined;
     this.host.beginEvaluation();
