@@ -104,9 +104,7 @@ export class Authorizer {
     } catch (err) {
       const e = TollgateError.from(err, "request_parse_error");
       const status = e instanceof InputTooLarge ? e.httpStatus : 400;
-      const http = req.attributes?.request?.http;
-      const formatted = this.o.denialFormatter?.({ path: http?.path ?? "", host: http?.host, status, message: e.message });
-      return { decision: formatted ? denial(status, formatted.body, formatted.headers) : denial(status, e.message), reason: e.code };
+      return { decision: this.ownDenial(req, status, e.message), reason: e.code };
     }
     for (const enrich of this.o.enrichers ?? []) enrich(input);
     keepInput(input);
@@ -115,7 +113,14 @@ export class Authorizer {
     const result = engine.evaluate(input);
     endEval?.();
     const decision = readDecision(result);
-    if (!decision.allowed) return { decision, result, reason: reasonLabel(decision.dynamicMetadata?.["reason"]) };
+    if (!decision.allowed) {
+      if (decision.body === undefined && decision.message !== undefined) {
+        const own = this.ownDenial(req, decision.httpStatus, decision.message);
+        decision.body = own.body;
+        decision.headers.push(...own.headers);
+      }
+      return { decision, result, reason: reasonLabel(decision.dynamicMetadata?.["reason"]) };
+    }
 
     const extraMetadata: Record<string, unknown> = {};
     if (decision.limits.length > 0) {
@@ -132,7 +137,9 @@ export class Authorizer {
       if (verdict.result === "unavailable") this.o.metrics?.failureModeUsed.inc({ mode: "deny" });
       if (verdict.failedOpen) this.o.metrics?.failureModeUsed.inc({ mode: "allow" });
       if (verdict.result === "over") {
-        return { decision: denial(429, decision.limitedBody ?? "rate limit exceeded", headers), reason: "rate_limited", result, extraMetadata };
+        const over = decision.limitedBody !== undefined ? denial(429, decision.limitedBody) : this.ownDenial(req, 429, "rate limit exceeded");
+        over.headers.push(...headers);
+        return { decision: over, reason: "rate_limited", result, extraMetadata };
       }
       if (verdict.result === "unavailable") {
         return { decision: denial(503, "rate limit store unavailable", []), reason: "limit_store_unavailable", result, extraMetadata };
@@ -144,6 +151,13 @@ export class Authorizer {
       decision.headers.push(...this.o.secrets.resolve(decision.upstreamSecrets));
     }
     return { decision, result, extraMetadata };
+  }
+
+  /** A denial in the client's own error format when a formatter recognises the request, else plain text. */
+  private ownDenial(req: CheckRequest, status: number, message: string): Decision {
+    const http = req.attributes?.request?.http;
+    const formatted = this.o.denialFormatter?.({ path: http?.path ?? "", host: http?.host, status, message });
+    return formatted ? denial(status, formatted.body, formatted.headers) : denial(status, message);
   }
 
   private attachInput(event: DecisionEvent, engine: PolicyEngine, input: PolicyInput | undefined, result: unknown): void {

@@ -24,6 +24,8 @@ export interface Decision {
   queryParametersToSet: Pair[];
   queryParametersToRemove: string[];
   body: string | undefined;
+  /** A denial message tollgate renders in the client's own error format (e.g. the LLM provider's JSON) when body is absent. */
+  message: string | undefined;
   httpStatus: number;
   dynamicMetadata: Record<string, unknown> | undefined;
   limits: PolicyLimit[];
@@ -155,7 +157,7 @@ export function readDecision(resultSet: unknown): Decision {
   if (typeof value === "boolean") {
     return {
       allowed: value, headers: [], requestHeadersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [],
-      queryParametersToRemove: [], body: undefined, httpStatus: 403, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
+      queryParametersToRemove: [], body: undefined, message: undefined, httpStatus: 403, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
     };
   }
   if (!isObj(value)) fail(`illegal value for policy evaluation result: ${typeName(value)}`);
@@ -172,6 +174,7 @@ export function readDecision(resultSet: unknown): Decision {
     queryParametersToSet: pairs(value, "query_parameters_to_set"),
     queryParametersToRemove: stringList(value, "query_parameters_to_remove"),
     body: optionalString(value, "body"),
+    message: optionalString(value, "message"),
     httpStatus: httpStatus(value),
     dynamicMetadata: dm,
     limits: limits(value),

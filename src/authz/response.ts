@@ -43,6 +43,6 @@ export function toCheckResponse(decision: Decision, dynamicMetadata: Record<stri
 export function denial(httpStatus: number, body: string, headers: Pair[] = []): Decision {
   return {
     allowed: false, headers, requestHeadersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [], queryParametersToRemove: [],
-    body, httpStatus, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
+    body, message: undefined, httpStatus, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
   };
 }

@@ -80,7 +80,7 @@ describe("OPA Envoy tutorial – JWT RBAC with io.jwt.decode_verify", () => {
   });
 });
 
-describe("shipped starter policy (ES256 JWKS RBAC)", () => {
+describe("starter example policy (ES256 JWKS RBAC)", () => {
   let t: TestApp;
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const jwk = { ...publicKey.export({ format: "jwk" }), kid: "test", alg: "ES256", use: "sig" };
@@ -92,9 +92,9 @@ describe("shipped starter policy (ES256 JWKS RBAC)", () => {
   }
 
   beforeAll(async () => {
-    const data = JSON.parse(readFileSync("policies/data.json", "utf8")) as { starter: Record<string, unknown> };
+    const data = JSON.parse(readFileSync("examples/starter/data.json", "utf8")) as { starter: Record<string, unknown> };
     data.starter["jwks"] = JSON.stringify({ keys: [jwk] });
-    t = await startTestApp({ "authz.rego": readFileSync("policies/authz.rego", "utf8"), "data.json": JSON.stringify(data) });
+    t = await startTestApp({ "authz.rego": readFileSync("examples/starter/authz.rego", "utf8"), "data.json": JSON.stringify(data) });
   });
   afterAll(() => t.close());
 

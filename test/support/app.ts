@@ -74,7 +74,7 @@ export function checkRequest(opts: {
   rawBody?: Buffer;
   principal?: string;
 }): CheckRequest {
-  const headers = { ":method": opts.method ?? "GET", ":path": opts.path ?? "/", ":authority": "example.com", ":scheme": "http", ...opts.headers };
+  const headers: Record<string, string> = { ":method": opts.method ?? "GET", ":path": opts.path ?? "/", ":authority": "example.com", ":scheme": "http", ...opts.headers };
   return {
     attributes: {
       source: opts.principal
@@ -84,7 +84,7 @@ export function checkRequest(opts: {
       request: {
         time: { seconds: 1_700_000_000, nanos: 0 },
         http: {
-          id: "1", method: opts.method ?? "GET", headers, headerMap: undefined, path: opts.path ?? "/", host: "example.com",
+          id: "1", method: opts.method ?? "GET", headers, headerMap: undefined, path: opts.path ?? "/", host: headers[":authority"]!,
           scheme: "http", query: "", fragment: "", size: opts.body ? Buffer.byteLength(opts.body) : -1, protocol: "HTTP/1.1",
           body: opts.body ?? "", rawBody: opts.rawBody ?? Buffer.alloc(0),
         },
