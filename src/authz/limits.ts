@@ -51,7 +51,9 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     if (outcome.over && limit.shadow) logger.info({ event: "shadow_limit_over", limit: limit.name }, "shadow limit over");
     const enforced = !limit.shadow;
     if (enforced && outcome.over) over = true;
-    const tighter = !binding || (outcome.over && !binding.outcome.over) || (outcome.over === binding.outcome.over && outcome.remaining < binding.outcome.remaining);
+    // Limits count different things (requests, tokens), so compare the share left, not the count.
+    const share = (o: LimitOutcome, l: PolicyLimit) => (l.limit === 0 ? 0 : o.remaining / l.limit);
+    const tighter = !binding || (outcome.over && !binding.outcome.over) || (outcome.over === binding.outcome.over && share(outcome, limit) < share(binding.outcome, binding.limit));
     if (enforced && tighter) binding = { limit, outcome };
   });
 
