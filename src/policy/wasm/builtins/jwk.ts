@@ -24,7 +24,7 @@ export interface ParsedKeys {
 }
 
 /** Key types Go's x509 and jwx parse; Node also reads e.g. secp256k1 or Ed448, which OPA rejects. */
-const EC_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "secp521r1"]);
+const EC_CURVES: ReadonlySet<string> = new Set(["secp224r1", "prime256v1", "secp384r1", "secp521r1"]);
 const KEY_TYPES: ReadonlySet<string> = new Set(["rsa", "ec", "ed25519", "x25519", "dsa"]);
 
 function supported(key: KeyObject): KeyObject {
@@ -62,12 +62,73 @@ function stringField(jwk: Record<string, JsonValue>, field: string): string {
   return typeof value === "string" ? value : "";
 }
 
+/** Every "alg" name OPA's JWK library (jwx) registers; any other value fails the whole key set. */
+const JWA_ALGORITHMS: ReadonlySet<string> = new Set([
+  ...TOKEN_ALGORITHMS, "ES256K", "Ed25519", "none",
+  "A128GCMKW", "A128KW", "A192GCMKW", "A192KW", "A256GCMKW", "A256KW", "dir", "ECDH-ES", "ECDH-ES+A128KW",
+  "ECDH-ES+A192KW", "ECDH-ES+A256KW", "PBES2-HS256+A128KW", "PBES2-HS384+A192KW", "PBES2-HS512+A256KW",
+  "RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "RSA-OAEP-384", "RSA-OAEP-512",
+  "A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM",
+]);
+
+const STRING_MEMBERS = ["kid", "use", "x5t", "x5t#S256", "x5u"] as const;
+const BINARY_MEMBERS: Readonly<Record<string, readonly string[]>> = {
+  RSA: ["n", "e", "d", "p", "q", "dp", "dq", "qi"], EC: ["x", "y", "d"], OKP: ["x", "d"], oct: ["k"],
+};
+
+/**
+ * jwx's base64 decoder: the alphabet (URL or standard) and padding are guessed from the text,
+ * then decoded strictly (CR/LF skipped). Node's decoders would silently drop bad characters.
+ */
+function jwxBase64(member: string, value: JsonValue | undefined): Buffer {
+  if (typeof value !== "string") throw new Error(`${member} must be a base64 string`);
+  const text = value.replace(/[\r\n]/g, "");
+  const alphabet = /[+/]/.test(text) ? /^[A-Za-z0-9+/]*$/ : /^[A-Za-z0-9_-]*$/;
+  const body = text.replace(/={1,2}$/, "");
+  const valid = alphabet.test(body) && (text === body ? body.length % 4 !== 1 : text.length % 4 === 0);
+  if (!valid) throw new Error(`failed to decode ${member}: illegal base64 data`);
+  return Buffer.from(body, "base64");
+}
+
+/** Member checks jwx makes while parsing, so a set OPA rejects is rejected here too. */
+function checkJwkMembers(jwk: Record<string, JsonValue>, kty: string): Record<string, JsonValue> {
+  for (const member of STRING_MEMBERS) {
+    if (jwk[member] !== undefined && typeof jwk[member] !== "string") throw new Error(`${member} must be a string`);
+  }
+  const alg = jwk["alg"];
+  if (alg !== undefined && (typeof alg !== "string" || !JWA_ALGORITHMS.has(alg))) throw new Error(`invalid algorithm ${JSON.stringify(alg)}`);
+  const ops = jwk["key_ops"];
+  if (ops !== undefined && !(Array.isArray(ops) && ops.every((op) => typeof op === "string"))) throw new Error("key_ops must be a list of strings");
+  const chain = jwk["x5c"];
+  if (chain !== undefined) {
+    if (!Array.isArray(chain)) throw new Error("x5c must be a list");
+    for (const entry of chain) {
+      if (typeof entry !== "string") throw new Error("x5c entries must be strings");
+      new X509Certificate(Buffer.from(jwxBase64("x5c", entry.replace(/\s/g, ""))));
+    }
+  }
+  // Hand Node canonical base64url, and treat an empty value as a missing one, as jwx does.
+  const normalised: Record<string, JsonValue> = { ...jwk };
+  for (const member of BINARY_MEMBERS[kty] ?? []) {
+    if (jwk[member] === undefined) continue;
+    const bytes = jwxBase64(member, jwk[member]);
+    if (bytes.length === 0) throw new Error(`required field ${member} is empty`);
+    normalised[member] = bytes.toString("base64url");
+  }
+  return normalised;
+}
+
 function parseJwk(name: string, jwk: JsonValue): VerificationKey | undefined {
   if (!isObject(jwk)) throw builtinError(name, "failed to parse a JWK key (set): key must be an object");
+  const kty = jwk["kty"];
+  try {
+    jwk = checkJwkMembers(jwk, typeof kty === "string" ? kty : "");
+  } catch (err) {
+    throw builtinError(name, `failed to parse a JWK key (set): ${(err as Error).message}`, err);
+  }
   const alg = stringField(jwk, "alg");
   if (alg !== "" && !TOKEN_ALGORITHMS.has(alg)) return undefined;
   const kid = stringField(jwk, "kid");
-  const kty = jwk["kty"];
   try {
     if (kty === "oct") {
       const k = jwk["k"];

@@ -6,7 +6,10 @@ type HashName = "sha256" | "sha384" | "sha512";
 /** Checks one signature over the JWS signing input with one key; never throws. */
 export type SignatureCheck = (key: KeyObject | Buffer, signingInput: Buffer, signature: Buffer) => boolean;
 
-const CURVE_BYTES: Readonly<Record<string, number>> = { prime256v1: 32, secp384r1: 48, secp521r1: 66 };
+const CURVE_BYTES: Readonly<Record<string, number>> = { secp224r1: 28, prime256v1: 32, secp384r1: 48, secp521r1: 66 };
+
+/** Go's crypto/rsa refuses to verify with a modulus under 1024 bits, so OPA never accepts such keys. */
+const MIN_RSA_BITS = 1024;
 
 function asymmetric(key: KeyObject | Buffer, type: string): KeyObject | undefined {
   return !Buffer.isBuffer(key) && key.asymmetricKeyType === type ? key : undefined;
@@ -20,16 +23,21 @@ function safely(check: () => boolean): boolean {
   }
 }
 
+function rsaKey(key: KeyObject | Buffer): KeyObject | undefined {
+  const rsa = asymmetric(key, "rsa");
+  return rsa !== undefined && (rsa.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS ? rsa : undefined;
+}
+
 function rsaPkcs1(hash: HashName): SignatureCheck {
   return (key, input, signature) => {
-    const rsa = asymmetric(key, "rsa");
+    const rsa = rsaKey(key);
     return rsa !== undefined && safely(() => verify(hash, input, { key: rsa, padding: constants.RSA_PKCS1_PADDING }, signature));
   };
 }
 
 function rsaPss(hash: HashName, saltLength: number): SignatureCheck {
   return (key, input, signature) => {
-    const rsa = asymmetric(key, "rsa");
+    const rsa = rsaKey(key);
     return rsa !== undefined && safely(() => verify(hash, input, { key: rsa, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature));
   };
 }
@@ -95,8 +103,9 @@ function hashOf(alg: string): HashName {
  * must have the curve's exact length, as in the JWS library OPA uses.
  */
 export function jwsCheckFor(alg: string): SignatureCheck | undefined {
-  if (!/^(?:[RPEH]S(?:256|384|512)|EdDSA)$/.test(alg)) return undefined;
-  if (alg === "EdDSA") return ed25519;
+  if (!/^(?:[RPEH]S(?:256|384|512)|EdDSA|Ed25519)$/.test(alg)) return undefined;
+  // "Ed25519" is RFC 9864's fully-specified name, which OPA's JWS library also accepts.
+  if (alg === "EdDSA" || alg === "Ed25519") return ed25519;
   const hash = hashOf(alg);
   switch (alg[0]) {
     case "R":
