@@ -7,6 +7,8 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { instrumentStore, Metrics } from "./observability/metrics.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
+import { PolicyRegistry } from "./policy/registry.js";
+import { AuditTrail } from "./audit/index.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
@@ -18,7 +20,8 @@ import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js"
 export interface App {
   grpcPort: number;
   logger: Logger;
-  policy: LocalPolicySource;
+  policy: PolicyRegistry;
+  policySource: LocalPolicySource;
   store: LimitStore;
   rateLimits: RateLimitService;
   metrics: Metrics;
@@ -36,17 +39,23 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
   const metrics = deps.metrics ?? new Metrics();
   const store = instrumentStore(createLimitStore(settings, logger), metrics);
-  const policy = new LocalPolicySource({
-    dir: settings.policies,
-    entrypoint: settings.decisionPath,
-    runTests: settings.runPolicyTests,
-    hostBuiltins: deps.hostBuiltins ?? (() => createHostBuiltins()),
+  const policy = new PolicyRegistry({
     logger,
-    onActivate: (engine) => {
-      metrics.policyActivated(engine.revision);
+    ...(settings.auditFile ? { audit: AuditTrail.open(settings.auditFile) } : {}),
+    onActivate: (rev) => {
+      metrics.policyActivated(rev.revision);
       server.setServing(AUTHZ_SERVICE, true);
     },
     onReject: () => metrics.activations.inc({ result: "rejected" }),
+  });
+  const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
+  const folder = new LocalPolicySource({
+    dir: settings.policies,
+    entrypoint: settings.decisionPath,
+    runTests: settings.runPolicyTests,
+    hostBuiltins,
+    logger,
+    registry: policy,
   });
   const authorizer = new Authorizer({
     policy: () => policy.current(),
@@ -95,14 +104,13 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   });
 
   try {
-    await policy.load();
+    await folder.load();
   } catch (err) {
-    const e = TollgateError.from(err, "policy_build_error");
-    if (e.code === "config_error") throw e;
+    if (err instanceof TollgateError && err.code === "config_error") throw err;
     // Fail closed but stay up: Check answers UNAVAILABLE and health says NOT_SERVING until a good edit lands.
-    logger.error({ event: "policy_rejected", code: e.code, error: e.message }, "initial policy build failed; not serving until it is fixed");
+    folder.rejected(err);
   }
-  if (settings.watch) await policy.watch();
+  if (settings.watch) await folder.watch();
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
   server.setServing("", true);
@@ -113,12 +121,13 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     grpcPort,
     logger,
     policy,
+    policySource: folder,
     store,
     rateLimits,
     metrics,
     async close() {
       await server.drain(settings.shutdownGraceMs);
-      await policy.close();
+      await folder.close();
       await ratelimitConfig?.close();
       await store.close();
     },

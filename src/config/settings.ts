@@ -47,6 +47,8 @@ export const settingsSchema = z
         maxPathBytes: 16 * 1024,
       }),
     shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+    /** Append-only, hash-chained record of every policy activation, rejection, rollback and promotion. */
+    auditFile: z.string().min(1).optional(),
   })
   .strict();
 
@@ -71,6 +73,7 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_RATELIMIT_STOP_INCREMENT_WHEN_OVER: "ratelimitStopIncrementWhenOver",
   TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
+  TOLLGATE_AUDIT_FILE: "auditFile",
 };
 
 /** Env booleans are strings; z.coerce.boolean would read "false" as true. */

@@ -3,7 +3,8 @@ import path from "node:path";
 import type { Logger } from "../observability/logger.js";
 import { TollgateError } from "../errors.js";
 import { buildPolicies } from "./build.js";
-import type { HostBuiltins, PolicyEngine } from "./engine.js";
+import type { HostBuiltins } from "./engine.js";
+import type { PolicyRegistry, Revision } from "./registry.js";
 import { WasmPolicyEngine } from "./wasm/wasm-engine.js";
 
 export interface LocalPolicySourceOptions {
@@ -12,58 +13,52 @@ export interface LocalPolicySourceOptions {
   runTests: boolean;
   hostBuiltins: () => HostBuiltins;
   logger: Logger;
+  registry: PolicyRegistry;
+  /** "active" activates each good build; "candidate" loads it for shadow evaluation only. */
+  role?: "active" | "candidate";
   debounceMs?: number;
-  onActivate?: (engine: PolicyEngine) => void;
-  onReject?: (error: TollgateError) => void;
 }
 
 /**
- * Serves the policies folder: builds it, runs its tests, and swaps the new revision in with one
- * reference assignment. Evaluation is synchronous, so no request can see a half-swapped state.
- * A failed rebuild leaves the last good revision serving.
+ * A policies folder as a revision source: builds it with opa, runs its tests, loads the WASM and
+ * hands the revision to the registry. Watches the folder and rebuilds on change; a failed
+ * rebuild is logged with OPA's message and the registry keeps serving what it had.
  */
 export class LocalPolicySource {
-  private engine: PolicyEngine | undefined;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private building: Promise<void> | undefined;
   private dirty = false;
   private readonly opts: LocalPolicySourceOptions;
+  readonly source: string;
 
   constructor(opts: LocalPolicySourceOptions) {
     this.opts = opts;
+    this.source = `dir:${path.resolve(opts.dir)}`;
   }
 
-  current(): PolicyEngine | undefined {
-    return this.engine;
-  }
-
-  /** Builds and activates the folder's current content. Rejects, leaving the active revision alone, on any error. */
-  async load(): Promise<PolicyEngine> {
+  /** Builds and hands over the folder's current content. Rejects, changing nothing, on any error. */
+  async load(): Promise<Revision> {
     const started = performance.now();
     const built = await buildPolicies({ dir: this.opts.dir, entrypoint: this.opts.entrypoint, runTests: this.opts.runTests });
-    const engine = new WasmPolicyEngine(built, this.opts.hostBuiltins());
-    const previous = this.engine?.revision;
-    this.engine = engine;
-    this.opts.logger.info(
-      { event: "policy_activated", revision: engine.revision, previous_revision: previous, tests_run: built.testsRun, build_ms: Math.round(performance.now() - started) },
-      "policy activated",
-    );
-    this.opts.onActivate?.(engine);
-    return engine;
+    const rev: Revision = { revision: built.revision, source: this.source, engine: new WasmPolicyEngine(built, this.opts.hostBuiltins()), testsRun: built.testsRun };
+    if (this.opts.role === "candidate") this.opts.registry.setCandidate(rev);
+    else this.opts.registry.activate(rev);
+    this.opts.logger.debug({ event: "policy_built", revision: rev.revision, build_ms: Math.round(performance.now() - started) }, "policy built");
+    return rev;
   }
 
   /** Reloads on every change under the folder, debounced; rebuilds never overlap. Resolves once the watcher is ready. */
   async watch(): Promise<void> {
     if (this.watcher) return;
-    this.watcher = watch(path.resolve(this.opts.dir), {
+    const watcher = watch(path.resolve(this.opts.dir), {
       ignoreInitial: true,
       ignored: (p) => path.basename(p).startsWith(".") || /~$|\.swp$/.test(p),
       awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 },
     });
-    this.watcher.on("all", () => this.schedule());
-    this.watcher.on("error", (err) => this.opts.logger.warn({ event: "policy_watch_error", err }, "policy watcher error"));
-    const watcher = this.watcher;
+    this.watcher = watcher;
+    watcher.on("all", () => this.schedule());
+    watcher.on("error", (err) => this.opts.logger.warn({ event: "policy_watch_error", err }, "policy watcher error"));
     await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
   }
 
@@ -83,6 +78,17 @@ export class LocalPolicySource {
     if (this.building) await this.building;
   }
 
+  /** Logs and records a failed build; the registry keeps its current revision. */
+  rejected(err: unknown): TollgateError {
+    const e = TollgateError.from(err, "policy_build_error");
+    this.opts.registry.reject(this.source, e);
+    this.opts.logger.error(
+      { event: "policy_rejected", code: e.code, error: e.message, source: this.source, serving_revision: this.opts.registry.current()?.revision },
+      "policy update rejected; last good revision keeps serving",
+    );
+    return e;
+  }
+
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -98,14 +104,7 @@ export class LocalPolicySource {
     }
     this.building = this.load()
       .then(() => undefined)
-      .catch((err: unknown) => {
-        const e = TollgateError.from(err, "policy_build_error");
-        this.opts.onReject?.(e);
-        this.opts.logger.error(
-          { event: "policy_rejected", code: e.code, error: e.message, serving_revision: this.engine?.revision },
-          "policy update rejected; last good revision keeps serving",
-        );
-      })
+      .catch((err: unknown) => void this.rejected(err))
       .finally(() => {
         this.building = undefined;
         if (this.dirty) {
