@@ -8,6 +8,7 @@ import { instrumentStore, Metrics } from "./observability/metrics.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import { PolicyRegistry } from "./policy/registry.js";
+import { ShadowStats } from "./policy/shadow.js";
 import { AuditTrail } from "./audit/index.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { createLimitStore } from "./limits/create-store.js";
@@ -25,6 +26,7 @@ export interface App {
   store: LimitStore;
   rateLimits: RateLimitService;
   metrics: Metrics;
+  shadowStats: ShadowStats;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,10 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     onReject: () => metrics.activations.inc({ result: "rejected" }),
   });
   const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
+  const shadowStats = new ShadowStats({ onKind: (kind) => metrics.shadowDisagreements.inc({ kind }) });
+  const candidateFolder = settings.candidatePolicies
+    ? new LocalPolicySource({ dir: settings.candidatePolicies, entrypoint: settings.decisionPath, runTests: settings.runPolicyTests, hostBuiltins, logger, registry: policy, role: "candidate" })
+    : undefined;
   const folder = new LocalPolicySource({
     dir: settings.policies,
     entrypoint: settings.decisionPath,
@@ -70,6 +76,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     enrichers: [llmEnricher()],
     denialFormatter: llmDenialBody(),
     metrics,
+    shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
     rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
   });
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
@@ -111,6 +118,10 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     folder.rejected(err);
   }
   if (settings.watch) await folder.watch();
+  if (candidateFolder) {
+    await candidateFolder.load().catch((err: unknown) => void candidateFolder.rejected(err));
+    if (settings.watch) await candidateFolder.watch();
+  }
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
   server.setServing("", true);
@@ -125,9 +136,11 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     store,
     rateLimits,
     metrics,
+    shadowStats,
     async close() {
       await server.drain(settings.shutdownGraceMs);
       await folder.close();
+      await candidateFolder?.close();
       await ratelimitConfig?.close();
       await store.close();
     },

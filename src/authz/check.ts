@@ -6,6 +6,7 @@ import { applyLogMask, logDecision, type DecisionEvent } from "../observability/
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
+import { diffDecisions, type ShadowStats } from "../policy/shadow.js";
 import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
 import { applyPolicyLimits, type HeaderNames } from "./limits.js";
@@ -32,6 +33,8 @@ export interface AuthorizerOptions {
   denialFormatter?: DenialFormatter;
   metrics?: Metrics;
   rateLimitHeaders?: HeaderNames | false;
+  /** A candidate revision evaluated on live traffic beside the active one; it never affects the answer. */
+  shadow?: { candidate: () => PolicyEngine | undefined; sampleRate: number; stats: ShadowStats };
 }
 
 interface Outcome {
@@ -65,7 +68,7 @@ export class Authorizer {
     let input: PolicyInput | undefined;
     try {
       if (!engine) throw new TollgateError("policy_not_loaded", "no policy revision is loaded yet");
-      const outcome = await this.decide(req, engine, (i) => (input = i));
+      const outcome = await this.decide(req, engine, decisionId, (i) => (input = i));
       let decision = outcome.decision;
       event.allowed = decision.allowed;
       event.status = decision.allowed ? 200 : decision.httpStatus;
@@ -97,7 +100,7 @@ export class Authorizer {
     }
   }
 
-  private async decide(req: CheckRequest, engine: PolicyEngine, keepInput: (i: PolicyInput) => void): Promise<Outcome> {
+  private async decide(req: CheckRequest, engine: PolicyEngine, decisionId: string, keepInput: (i: PolicyInput) => void): Promise<Outcome> {
     let input: PolicyInput;
     try {
       input = buildInput(req, { skipBodyParse: this.o.skipBodyParse, limits: this.o.limits });
@@ -113,6 +116,7 @@ export class Authorizer {
     const result = engine.evaluate(input);
     endEval?.();
     const decision = readDecision(result);
+    this.compareWithCandidate(input, decision, decisionId);
     if (!decision.allowed) {
       if (decision.body === undefined && decision.message !== undefined) {
         const own = this.ownDenial(req, decision.httpStatus, decision.message);
@@ -151,6 +155,23 @@ export class Authorizer {
       decision.headers.push(...this.o.secrets.resolve(decision.upstreamSecrets));
     }
     return { decision, result, extraMetadata };
+  }
+
+  /** Shadow evaluation: the candidate sees the same input; only the difference is recorded. */
+  private compareWithCandidate(input: PolicyInput, active: Decision, decisionId: string): void {
+    const shadow = this.o.shadow;
+    const candidate = shadow?.candidate();
+    if (!shadow || !candidate || Math.random() >= shadow.sampleRate) return;
+    let diff;
+    try {
+      diff = diffDecisions(active, readDecision(candidate.evaluate(input)));
+    } catch (err) {
+      shadow.stats.recordError();
+      this.o.logger.warn({ event: "shadow_error", decision_id: decisionId, revision: candidate.revision, error: TollgateError.from(err).message }, "candidate policy failed");
+      return;
+    }
+    shadow.stats.record(diff);
+    if (diff) this.o.logger.info({ event: "shadow_diff", decision_id: decisionId, candidate_revision: candidate.revision, diff }, "candidate policy disagrees");
   }
 
   /** A denial in the client's own error format when a formatter recognises the request, else plain text. */

@@ -1,5 +1,6 @@
 import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { MAX_UNITS, MAX_WINDOW_SECONDS } from "../limits/keys.js";
 import type { LimitOutcome, LimitStore } from "../limits/types.js";
 import type { Pair, PolicyLimit } from "./decision.js";
 
@@ -23,20 +24,61 @@ export interface HeaderNames {
 export const DEFAULT_HEADER_NAMES: HeaderNames = { limit: "ratelimit-limit", remaining: "ratelimit-remaining", reset: "ratelimit-reset" };
 
 /**
+ * The hash tag of every policy counter. A counter's identity must not depend on the other limits
+ * of the same decision, so the tag cannot come from one of their keys; on Redis Cluster all policy
+ * counters therefore share one slot (ShouldRateLimit counters are spread by domain).
+ */
+export const POLICY_HASH_TAG = "policy";
+
+/**
+ * The store key of a policy limit. The window is part of it: fixed-window keys otherwise end only in
+ * the window start, which a minute and an hour window of the same key share at every full hour.
+ */
+export function policyCounterKey(limit: Pick<PolicyLimit, "key" | "windowSeconds">): string {
+  return `${limit.windowSeconds}s:${limit.key}`;
+}
+
+function invalid(message: string): never {
+  throw new TollgateError("decision_error", message);
+}
+
+/** What the store would refuse, reported as the policy's mistake instead of a store failure. */
+function checkLimits(limits: readonly PolicyLimit[]): void {
+  const counters = new Map<string, number>();
+  const names = new Map<string, number>();
+  limits.forEach((l, i) => {
+    if (l.limit > MAX_UNITS) invalid(`limits[${i}].limit ${l.limit} is above the maximum ${MAX_UNITS}`);
+    if (l.cost > MAX_UNITS) invalid(`limits[${i}].cost ${l.cost} is above the maximum ${MAX_UNITS}`);
+    if (l.windowSeconds > MAX_WINDOW_SECONDS) invalid(`limits[${i}].window ${l.windowSeconds} is above the maximum ${MAX_WINDOW_SECONDS} seconds`);
+    const counter = `${l.algorithm} ${policyCounterKey(l)}`;
+    const sameCounter = counters.get(counter);
+    if (sameCounter !== undefined) invalid(`limits[${i}] repeats limits[${sameCounter}]: same key, window and algorithm`);
+    counters.set(counter, i);
+    const sameName = names.get(l.name);
+    if (sameName !== undefined) invalid(`limits[${i}] has the same name ${JSON.stringify(l.name)} as limits[${sameName}]; give each limit its own name`);
+    names.set(l.name, i);
+  });
+}
+
+/**
  * Applies the limits a policy declared, all in one store round trip. Shadow limits are counted
- * and reported but never deny. On a store outage each limit follows its failure_mode.
+ * and reported but never deny. On a store outage each limit follows its failure_mode. Throws
+ * TollgateError("decision_error") for limits the store cannot take (too large, repeated).
  */
 export async function applyPolicyLimits(opts: { store: LimitStore; limits: readonly PolicyLimit[]; logger: Logger; headerNames?: HeaderNames }): Promise<LimitVerdict> {
   const { store, limits, logger } = opts;
   const names = opts.headerNames ?? DEFAULT_HEADER_NAMES;
+  checkLimits(limits);
   let outcomes: LimitOutcome[];
   try {
     outcomes = await store.apply(
-      limits.map((l) => ({ key: l.key, limit: l.limit, windowSeconds: l.windowSeconds, hits: l.cost, algorithm: l.algorithm })),
-      { hashTag: limits[0]!.key },
+      limits.map((l) => ({ key: policyCounterKey(l), limit: l.limit, windowSeconds: l.windowSeconds, hits: l.cost, algorithm: l.algorithm })),
+      { hashTag: POLICY_HASH_TAG },
     );
   } catch (err) {
-    const e = TollgateError.from(err, "limit_store_unavailable");
+    const e = TollgateError.from(err);
+    // Only an outage follows failure_mode; any other failure is a fault to report, not to wave through.
+    if (e.code !== "limit_store_unavailable") throw e;
     const failClosed = limits.some((l) => l.failureMode === "deny" && !l.shadow);
     logger.warn({ event: "limit_store_unavailable", error: e.message, failure_mode: failClosed ? "deny" : "allow" }, "limit store unavailable");
     return { result: failClosed ? "unavailable" : "ok", failedOpen: !failClosed, headers: [], retryAfterSeconds: 1, usage: {} };
@@ -51,10 +93,7 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     if (outcome.over && limit.shadow) logger.info({ event: "shadow_limit_over", limit: limit.name }, "shadow limit over");
     const enforced = !limit.shadow;
     if (enforced && outcome.over) over = true;
-    // Limits count different things (requests, tokens), so compare the share left, not the count.
-    const share = (o: LimitOutcome, l: PolicyLimit) => (l.limit === 0 ? 0 : o.remaining / l.limit);
-    const tighter = !binding || (outcome.over && !binding.outcome.over) || (outcome.over === binding.outcome.over && share(outcome, limit) < share(binding.outcome, binding.limit));
-    if (enforced && tighter) binding = { limit, outcome };
+    if (enforced && (!binding || binds({ limit, outcome }, binding))) binding = { limit, outcome };
   });
 
   const headers: Pair[] = [];
@@ -68,4 +107,17 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     }
   }
   return { result: over ? "over" : "ok", failedOpen: false, headers, retryAfterSeconds, usage };
+}
+
+/**
+ * Whether `a` should describe the request in the headers instead of `b`: an over limit beats one
+ * that is not; among over limits the longest wait wins (Retry-After must not send the client back
+ * before every over limit has reset); otherwise the smallest share left, since limits count
+ * different things (requests, tokens).
+ */
+function binds(a: { limit: PolicyLimit; outcome: LimitOutcome }, b: { limit: PolicyLimit; outcome: LimitOutcome }): boolean {
+  if (a.outcome.over !== b.outcome.over) return a.outcome.over;
+  if (a.outcome.over) return a.outcome.resetSeconds > b.outcome.resetSeconds;
+  const share = (x: { limit: PolicyLimit; outcome: LimitOutcome }) => (x.limit.limit === 0 ? 0 : x.outcome.remaining / x.limit.limit);
+  return share(a) < share(b);
 }

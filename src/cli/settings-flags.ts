@@ -13,6 +13,9 @@ export interface CliFlags {
   skipRequestBodyParse?: boolean;
   onDecisionError?: string;
   logDecisionInput?: boolean;
+  auditFile?: string;
+  candidatePolicies?: string;
+  shadowSampleRate?: string;
   watch?: boolean;
   policyTests?: boolean;
 }
@@ -32,6 +35,9 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     skipRequestBodyParse: flags.skipRequestBodyParse,
     onDecisionError: flags.onDecisionError,
     logDecisionInput: flags.logDecisionInput,
+    auditFile: flags.auditFile,
+    candidatePolicies: flags.candidatePolicies,
+    shadowSampleRate: flags.shadowSampleRate,
     // commander sets --no-x options to true by default; only an explicit --no-x counts as a flag.
     watch: flags.watch === false ? false : undefined,
     runPolicyTests: flags.policyTests === false ? false : undefined,

@@ -49,6 +49,10 @@ export const settingsSchema = z
     shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
     /** Append-only, hash-chained record of every policy activation, rejection, rollback and promotion. */
     auditFile: z.string().min(1).optional(),
+    /** A candidate policies folder evaluated beside the active one on live traffic (shadow mode). */
+    candidatePolicies: z.string().min(1).optional(),
+    /** Share of requests the candidate also evaluates, 0..1. */
+    shadowSampleRate: z.coerce.number().min(0).max(1).default(1),
   })
   .strict();
 
@@ -74,6 +78,8 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
   TOLLGATE_AUDIT_FILE: "auditFile",
+  TOLLGATE_CANDIDATE_POLICIES: "candidatePolicies",
+  TOLLGATE_SHADOW_SAMPLE_RATE: "shadowSampleRate",
 };
 
 /** Env booleans are strings; z.coerce.boolean would read "false" as true. */

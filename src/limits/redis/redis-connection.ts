@@ -7,6 +7,7 @@ import type { RedisTarget } from "./redis-url.js";
 /** Delay between reconnect attempts: service comes back within ~this much of Redis coming back. */
 export const RECONNECT_EVERY_MS = 100;
 const ERROR_LOG_EVERY_MS = 10_000;
+const CLIENT_TIMEOUT_SLACK_MS = 1000;
 const SCRIPT_NAME = "tollgateApplyLimits";
 
 /** The ioredis client with the script defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
@@ -118,7 +119,9 @@ export class RedisConnection {
 function commonOptions(options: ConnectionOptions): RedisOptions {
   const { target } = options;
   const common: RedisOptions = {
-    commandTimeout: options.commandTimeoutMs,
+    // Only a backstop: RedisStore's own deadline answers first and lets already-arrived replies win,
+    // which ioredis's timer (rejecting before the socket is read) would not.
+    commandTimeout: options.commandTimeoutMs + CLIENT_TIMEOUT_SLACK_MS,
     connectTimeout: options.connectTimeoutMs,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,

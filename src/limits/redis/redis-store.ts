@@ -132,7 +132,9 @@ class RedisStore implements RedisLimitStore {
     const command = this.connection.runScript(keys, args);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(unavailable(`no answer within ${this.commandTimeoutMs} ms`)), leftMs);
+      // Timers run before I/O in each event-loop turn: on a busy loop the reply may already sit in
+      // the socket when this fires. setImmediate lets that pending reply win the race first.
+      timer = setTimeout(() => setImmediate(() => reject(unavailable(`no answer within ${this.commandTimeoutMs} ms`))), leftMs);
     });
     try {
       return await Promise.race([command, deadline]);
