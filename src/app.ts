@@ -10,6 +10,11 @@ import { LocalPolicySource } from "./policy/local-source.js";
 import { PolicyRegistry } from "./policy/registry.js";
 import { ShadowStats } from "./policy/shadow.js";
 import { AuditTrail } from "./audit/index.js";
+import { readFileSync } from "node:fs";
+import { AdminServer } from "./admin/server.js";
+import { appAdminContext } from "./admin/app-context.js";
+import { UsageTracker } from "./authz/usage.js";
+import { createGrpcTls } from "./server/tls.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
@@ -20,6 +25,8 @@ import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js"
 
 export interface App {
   grpcPort: number;
+  /** The admin HTTP server's port, when it runs. */
+  adminPort: number | undefined;
   logger: Logger;
   policy: PolicyRegistry;
   policySource: LocalPolicySource;
@@ -40,7 +47,8 @@ export interface AppDeps {
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
   const metrics = deps.metrics ?? new Metrics();
-  const store = instrumentStore(createLimitStore(settings, logger), metrics);
+  const rawStore = createLimitStore(settings, logger);
+  const store = instrumentStore(rawStore, metrics);
   const policy = new PolicyRegistry({
     logger,
     ...(settings.auditFile ? { audit: AuditTrail.open(settings.auditFile) } : {}),
@@ -63,6 +71,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     logger,
     registry: policy,
   });
+  const usage = new UsageTracker();
   const authorizer = new Authorizer({
     policy: () => policy.current(),
     logger,
@@ -77,6 +86,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     denialFormatter: llmDenialBody(),
     metrics,
     shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
+    usage,
     rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
   });
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
@@ -89,8 +99,17 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     stopIncrementWhenOver: settings.ratelimitStopIncrementWhenOver,
     headers: { enabled: settings.rateLimitHeaders },
   });
+  const grpcTls =
+    settings.grpcTlsCertFile && settings.grpcTlsKeyFile
+      ? await createGrpcTls({
+          files: { certFile: settings.grpcTlsCertFile, keyFile: settings.grpcTlsKeyFile, ...(settings.grpcTlsClientCaFile ? { caFile: settings.grpcTlsClientCaFile } : {}) },
+          logger,
+          pollMs: settings.tlsReloadMs,
+        })
+      : undefined;
   const server = new GrpcServer({
     addr: settings.grpcAddr,
+    ...(grpcTls ? { credentials: grpcTls.credentials } : {}),
     maxMessageBytes: settings.limits.maxMessageBytes,
     logger,
     check: (req) => authorizer.check(req),
@@ -124,12 +143,30 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   }
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
+  const startAdmin = () => AdminServer.start({
+        addr: settings.httpAddr,
+        token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
+        ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
+        context: appAdminContext({ settings, policy, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
+        registry: metrics.registry,
+        logger,
+        auditFile: settings.auditFile,
+      });
+  let admin: AdminServer | undefined;
+  try {
+    admin = settings.adminDisabled ? undefined : await startAdmin();
+  } catch (err) {
+    await server.drain(0);
+    await Promise.all([folder.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
+    throw err;
+  }
   server.setServing("", true);
   server.setServing(RLS_SERVICE, true);
-  logger.info({ event: "listening", grpc_addr: settings.grpcAddr, grpc_port: grpcPort, store: store.kind, revision: policy.current()?.revision }, "tollgate listening");
+  logger.info({ event: "listening", grpc_addr: settings.grpcAddr, grpc_port: grpcPort, admin_port: admin?.port, grpc_tls: grpcTls !== undefined, store: store.kind, revision: policy.current()?.revision }, "tollgate listening");
 
   return {
     grpcPort,
+    adminPort: admin?.port,
     logger,
     policy,
     policySource: folder,
@@ -138,7 +175,9 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     metrics,
     shadowStats,
     async close() {
+      await admin?.close();
       await server.drain(settings.shutdownGraceMs);
+      await grpcTls?.close();
       await folder.close();
       await candidateFolder?.close();
       await ratelimitConfig?.close();

@@ -11,6 +11,7 @@ import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
 import { applyPolicyLimits, type HeaderNames } from "./limits.js";
 import { denial, toCheckResponse } from "./response.js";
+import type { UsageTracker } from "./usage.js";
 import type { SecretResolver } from "./secrets.js";
 
 /** Adds derived fields to the input before evaluation (e.g. input.llm). Must not throw. */
@@ -35,6 +36,7 @@ export interface AuthorizerOptions {
   rateLimitHeaders?: HeaderNames | false;
   /** A candidate revision evaluated on live traffic beside the active one; it never affects the answer. */
   shadow?: { candidate: () => PolicyEngine | undefined; sampleRate: number; stats: ShadowStats };
+  usage?: UsageTracker;
 }
 
 interface Outcome {
@@ -136,6 +138,8 @@ export class Authorizer {
         ...(this.o.rateLimitHeaders ? { headerNames: this.o.rateLimitHeaders } : {}),
       });
       extraMetadata["limits"] = verdict.usage;
+      const tenant = decision.dynamicMetadata?.["tenant"];
+      if (typeof tenant === "string" && this.o.usage) this.o.usage.record(tenant, decision.limits, verdict);
       const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === "retry-after") : verdict.headers;
       if (verdict.result === "over") this.o.metrics?.overLimit.inc({ domain: "policy" });
       if (verdict.result === "unavailable") this.o.metrics?.failureModeUsed.inc({ mode: "deny" });

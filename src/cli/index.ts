@@ -2,6 +2,9 @@ import { Command } from "commander";
 import { TollgateError } from "../errors.js";
 import { registerEval } from "./eval.js";
 import { registerKeys } from "./keys.js";
+import { registerAudit } from "./audit.js";
+import { registerPolicyAdmin } from "./policy-admin.js";
+import { registerReport } from "./report.js";
 import { registerServe } from "./serve.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -9,6 +12,9 @@ export async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerEval(program);
   registerKeys(program);
+  registerPolicyAdmin(program);
+  registerAudit(program);
+  registerReport(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -21,6 +21,13 @@ export function registerServe(program: Command): void {
     .option("--audit-file <file>", "append-only, hash-chained audit trail of policy changes")
     .option("--candidate-policies <dir>", "candidate policies evaluated in shadow beside the active ones")
     .option("--shadow-sample-rate <0..1>", "share of requests the candidate also evaluates (default 1)")
+    .option("--admin-token-file <file>", "bearer token for the admin API (required off loopback); or TOLLGATE_ADMIN_TOKEN")
+    .option("--no-admin", "do not start the admin HTTP server")
+    .option("--grpc-tls-cert <file>", "serve gRPC over TLS with this certificate (reloaded on change)")
+    .option("--grpc-tls-key <file>", "private key for --grpc-tls-cert")
+    .option("--grpc-tls-client-ca <file>", "require client certificates signed by this CA (mTLS)")
+    .option("--http-tls-cert <file>", "serve the admin API over HTTPS with this certificate")
+    .option("--http-tls-key <file>", "private key for --http-tls-cert")
     .option("--no-watch", "do not reload policies on change")
     .option("--no-policy-tests", "skip opa test before activating a policy")
     .action(async (flags: CliFlags) => {

@@ -16,6 +16,13 @@ export interface CliFlags {
   auditFile?: string;
   candidatePolicies?: string;
   shadowSampleRate?: string;
+  adminTokenFile?: string;
+  admin?: boolean;
+  grpcTlsCert?: string;
+  grpcTlsKey?: string;
+  grpcTlsClientCa?: string;
+  httpTlsCert?: string;
+  httpTlsKey?: string;
   watch?: boolean;
   policyTests?: boolean;
 }
@@ -38,6 +45,13 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     auditFile: flags.auditFile,
     candidatePolicies: flags.candidatePolicies,
     shadowSampleRate: flags.shadowSampleRate,
+    adminTokenFile: flags.adminTokenFile,
+    adminDisabled: flags.admin === false ? true : undefined,
+    grpcTlsCertFile: flags.grpcTlsCert,
+    grpcTlsKeyFile: flags.grpcTlsKey,
+    grpcTlsClientCaFile: flags.grpcTlsClientCa,
+    httpTlsCertFile: flags.httpTlsCert,
+    httpTlsKeyFile: flags.httpTlsKey,
     // commander sets --no-x options to true by default; only an explicit --no-x counts as a flag.
     watch: flags.watch === false ? false : undefined,
     runPolicyTests: flags.policyTests === false ? false : undefined,

@@ -53,8 +53,23 @@ export const settingsSchema = z
     candidatePolicies: z.string().min(1).optional(),
     /** Share of requests the candidate also evaluates, 0..1. */
     shadowSampleRate: z.coerce.number().min(0).max(1).default(1),
+    /** Bearer token for the admin API; required when httpAddr is not loopback. Prefer adminTokenFile. */
+    adminToken: z.string().min(16, "must be at least 16 characters").optional(),
+    adminTokenFile: z.string().min(1).optional(),
+    /** Admin server off entirely. */
+    adminDisabled: z.coerce.boolean().default(false),
+    grpcTlsCertFile: z.string().min(1).optional(),
+    grpcTlsKeyFile: z.string().min(1).optional(),
+    /** CA bundle for client certificates: set it to require mTLS. */
+    grpcTlsClientCaFile: z.string().min(1).optional(),
+    httpTlsCertFile: z.string().min(1).optional(),
+    httpTlsKeyFile: z.string().min(1).optional(),
+    tlsReloadMs: z.coerce.number().int().min(100).default(2000),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.grpcTlsCertFile === undefined) === (s.grpcTlsKeyFile === undefined), { message: "set both grpcTlsCertFile and grpcTlsKeyFile", path: ["grpcTlsCertFile"] })
+  .refine((s) => s.grpcTlsClientCaFile === undefined || s.grpcTlsCertFile !== undefined, { message: "client certificates need grpcTlsCertFile and grpcTlsKeyFile", path: ["grpcTlsClientCaFile"] })
+  .refine((s) => (s.httpTlsCertFile === undefined) === (s.httpTlsKeyFile === undefined), { message: "set both httpTlsCertFile and httpTlsKeyFile", path: ["httpTlsCertFile"] });
 
 export type Settings = z.infer<typeof settingsSchema>;
 export type SettingsInput = z.input<typeof settingsSchema>;
@@ -80,6 +95,15 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_AUDIT_FILE: "auditFile",
   TOLLGATE_CANDIDATE_POLICIES: "candidatePolicies",
   TOLLGATE_SHADOW_SAMPLE_RATE: "shadowSampleRate",
+  TOLLGATE_ADMIN_TOKEN: "adminToken",
+  TOLLGATE_ADMIN_TOKEN_FILE: "adminTokenFile",
+  TOLLGATE_ADMIN_DISABLED: "adminDisabled",
+  TOLLGATE_GRPC_TLS_CERT_FILE: "grpcTlsCertFile",
+  TOLLGATE_GRPC_TLS_KEY_FILE: "grpcTlsKeyFile",
+  TOLLGATE_GRPC_TLS_CLIENT_CA_FILE: "grpcTlsClientCaFile",
+  TOLLGATE_HTTP_TLS_CERT_FILE: "httpTlsCertFile",
+  TOLLGATE_HTTP_TLS_KEY_FILE: "httpTlsKeyFile",
+  TOLLGATE_TLS_RELOAD_MS: "tlsReloadMs",
 };
 
 /** Env booleans are strings; z.coerce.boolean would read "false" as true. */

@@ -13,6 +13,8 @@ export const RLS_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
 export interface GrpcServerOptions {
   addr: string;
   maxMessageBytes: number;
+  /** TLS or mTLS credentials; plaintext when absent. */
+  credentials?: ServerCredentials;
   logger: Logger;
   check: (req: CheckRequest) => Promise<CheckResponse>;
   shouldRateLimit?: (req: RateLimitRequest) => Promise<RateLimitResponse>;
@@ -60,7 +62,7 @@ export class GrpcServer {
 
   async start(): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.opts.addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(new TollgateError("config_error", `cannot listen on ${this.opts.addr}: ${err.message}`, { cause: err })) : resolve(port)));
+      this.server.bindAsync(this.opts.addr, this.opts.credentials ?? ServerCredentials.createInsecure(), (err, port) => (err ? reject(new TollgateError("config_error", `cannot listen on ${this.opts.addr}: ${err.message}`, { cause: err })) : resolve(port)));
     });
     return this.port;
   }

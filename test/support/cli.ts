@@ -25,7 +25,7 @@ export interface Served {
 /** Starts `tollgate serve` as a real process and resolves once it logs that it listens. */
 export function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
   assertBuilt();
-  const proc = spawn(process.execPath, [BIN, "serve", "--grpc-addr", "127.0.0.1:0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [BIN, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -44,6 +44,23 @@ export function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Serv
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`serve exited with ${code}:\n${output.join("")}`));
+    });
+  });
+}
+
+/** Like runCli, without blocking this process's event loop (for servers running in the test process). */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  assertBuilt();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("exit", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
     });
   });
 }

@@ -1,0 +1,78 @@
+import { AuditTrail } from "../audit/index.js";
+import type { Settings } from "../config/settings.js";
+import { TollgateError } from "../errors.js";
+import type { LimitStore } from "../limits/types.js";
+import type { PolicyRegistry } from "../policy/registry.js";
+import type { TlsInfo } from "../server/tls.js";
+import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus, TenantUsage } from "./context.js";
+import { historyFromAudit } from "./history.js";
+
+export interface AppContextParts {
+  settings: Settings;
+  policy: PolicyRegistry;
+  store: LimitStore & { readonly ready?: boolean };
+  usage: () => TenantUsage[];
+  grpcTls: () => TlsInfo | undefined;
+}
+
+function sourceOf(role: "active" | "candidate", source: string, revision?: string): PolicySourceStatus {
+  const [kind, ...rest] = source.split(":");
+  return { role, kind: kind === "dir" ? "local" : (kind ?? "unknown"), location: rest.join(":"), ...(revision ? { revision } : {}) };
+}
+
+/** The running tollgate as the admin server sees it. */
+export function appAdminContext(parts: AppContextParts): AdminContext {
+  const { settings, policy, store } = parts;
+  const startedAt = new Date().toISOString();
+  const storeStatus = (): LimitStoreStatus => ({ kind: store.kind, state: store.ready === false ? "unavailable" : "ready" });
+  return {
+    ready: () => policy.current() !== undefined,
+    async status(): Promise<AdminStatus> {
+      const active = policy.activeRevision();
+      const candidate = policy.candidateRevision();
+      const tls = parts.grpcTls();
+      return {
+        ready: active !== undefined,
+        startedAt,
+        policy: {
+          ...(active ? { activeRevision: active.revision } : {}),
+          ...(candidate ? { candidateRevision: candidate.revision } : {}),
+          revisions: policy.revisions().map((r) => r.revision),
+        },
+        sources: [
+          active ? sourceOf("active", active.source, active.revision) : sourceOf("active", `dir:${settings.policies}`),
+          ...(candidate ? [sourceOf("candidate", candidate.source, candidate.revision)] : []),
+        ],
+        limitStore: storeStatus(),
+        failModes: { decisionError: settings.onDecisionError, limitStoreDefault: "allow" },
+        security: {
+          grpcTls: { enabled: tls !== undefined, clientCertRequired: settings.grpcTlsClientCaFile !== undefined, ...(tls ? { certificate: tls } : {}) },
+          decisionLogMasking: true,
+          bundleSignatureVerification: false,
+          dryRun: settings.dryRun,
+        },
+      };
+    },
+    async history(): Promise<PolicyHistoryEntry[]> {
+      if (settings.auditFile) {
+        try {
+          return historyFromAudit(AuditTrail.open(settings.auditFile).read());
+        } catch (err) {
+          throw new TollgateError("config_error", `audit trail unreadable: ${TollgateError.from(err).message}`, { cause: err });
+        }
+      }
+      return policy.revisions().map((r) => ({ at: r.activatedAt ?? startedAt, event: "activated" as const, revision: r.revision, source: r.source }));
+    },
+    usage: async () => parts.usage(),
+    async rollback(revision, operator) {
+      const previous = policy.activeRevision()?.revision;
+      const now = policy.rollback(revision, operator);
+      return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };
+    },
+    async promote(operator) {
+      const previous = policy.activeRevision()?.revision;
+      const now = policy.promote(operator);
+      return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { credentials } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthorizationClient, type CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth.js";
+import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
+import { runCli, runCliAsync } from "../support/cli.js";
+import { CertFactory } from "../tls/certs.js";
+
+const TOKEN = "test-admin-token-0123456789";
+const versioned = (v: string) => `package envoy.authz\n\nallow := {"allowed": true, "headers": {"x-version": "${v}"}}\n`;
+
+describe("admin API on the real app", () => {
+  let t: TestApp;
+  let dir: string;
+  let audit: string;
+  let url: string;
+  beforeAll(async () => {
+    dir = writePolicyDir({ "p.rego": versioned("one") });
+    audit = path.join(mkdtempSync(path.join(os.tmpdir(), "tg-audit-")), "audit.jsonl");
+    t = await startTestApp(dir, { watch: true, auditFile: audit, adminToken: TOKEN });
+    url = `http://127.0.0.1:${t.app.adminPort}`;
+  });
+  afterAll(() => t.close());
+
+  const get = (p: string, token?: string) => fetch(`${url}${p}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+
+  it("/healthz and /readyz answer without a token; /v1/status needs it", async () => {
+    expect((await get("/healthz")).status).toBe(200);
+    expect((await get("/readyz")).status).toBe(200);
+    expect((await get("/v1/status")).status).toBe(401);
+    const status = (await (await get("/v1/status", TOKEN)).json()) as { policy: { activeRevision: string }; limitStore: { kind: string } };
+    expect(status.policy.activeRevision).toBe(t.app.policy.current()!.revision);
+    expect(status.limitStore.kind).toBe("memory");
+  });
+
+  it("/metrics counts the Checks this app answered", async () => {
+    await t.check(checkRequest({}));
+    await t.check(checkRequest({}));
+    const text = await (await get("/metrics", TOKEN)).text();
+    expect(text).toMatch(/tollgate_check_total\{result="allow",reason=""\} 2/);
+    expect(text).toMatch(/tollgate_policy_info\{revision="[0-9a-f]{16}"\} 1/);
+  });
+
+  it("tollgate rollback – the CLI rolls the running server back, audited with the operator", async () => {
+    const first = t.app.policy.current()!.revision;
+    writeFileSync(path.join(dir, "p.rego"), versioned("two"));
+    const until = Date.now() + 15_000;
+    while (t.app.policy.current()!.revision === first) {
+      if (Date.now() > until) throw new Error("no reload");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const r = await runCliAsync(["rollback", "--admin-url", url, "--operator", "carol"], { TOLLGATE_ADMIN_TOKEN: TOKEN });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ action: "rollback", operator: "carol", revision: first });
+    expect(t.app.policy.current()!.revision).toBe(first);
+    const { entries: history } = (await (await get("/v1/policy/history", TOKEN)).json()) as { entries: { event: string; operator?: string }[] };
+    expect(history[0]).toMatchObject({ event: "rolled_back", operator: "carol" });
+    const verify = runCli(["audit", "verify", "--file", audit]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it("tollgate rollback without the token – refused, nothing changes", async () => {
+    const before = t.app.policy.current()!.revision;
+    const r = await runCliAsync(["rollback", "--admin-url", url], { TOLLGATE_ADMIN_TOKEN: "" });
+    expect(r.status).not.toBe(0);
+    expect(t.app.policy.current()!.revision).toBe(before);
+  });
+});
+
+describe("gRPC mTLS on the real app", () => {
+  const f = new CertFactory();
+  const ca = f.ca("tollgate-test-ca");
+  const server = f.leaf(ca, "localhost", "server");
+  const client = f.leaf(ca, "envoy", "client");
+  const otherCa = f.ca("other-ca");
+  const stranger = f.leaf(otherCa, "stranger", "client");
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ "p.rego": "package envoy.authz\n\nallow := true\n" }, { grpcTlsCertFile: server.cert, grpcTlsKeyFile: server.key, grpcTlsClientCaFile: ca.cert });
+  });
+  afterAll(() => t.close());
+
+  function check(pair: { cert: string; key: string } | undefined): Promise<CheckResponse | number> {
+    const creds = credentials.createSsl(f.read(ca.cert), pair ? f.read(pair.key) : null, pair ? f.read(pair.cert) : null);
+    const c = new AuthorizationClient(`localhost:${t.app.grpcPort}`, creds, { "grpc.use_local_subchannel_pool": 1 });
+    return new Promise((resolve) =>
+      c.check(checkRequest({}), { deadline: Date.now() + 5000 }, (err, res) => {
+        c.close();
+        resolve(err ? err.code : res!);
+      }),
+    );
+  }
+
+  it("a client certificate from the trusted CA passes Check", async () => {
+    expect(((await check(client)) as CheckResponse).status?.code).toBe(0);
+  });
+
+  it.each([
+    ["no client certificate", undefined],
+    ["a certificate from another CA", "stranger"],
+  ])("%s – refused (UNAVAILABLE)", async (_n, who) => {
+    expect(await check(who ? stranger : undefined)).toBe(14);
+  });
+});
