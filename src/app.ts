@@ -15,6 +15,7 @@ import { AdminServer } from "./admin/server.js";
 import { appAdminContext } from "./admin/app-context.js";
 import { UsageTracker } from "./authz/usage.js";
 import { createGrpcTls } from "./server/tls.js";
+import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
@@ -72,6 +73,15 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     registry: policy,
   });
   const usage = new UsageTracker();
+  const decisionLogs = settings.decisionLogUrl
+    ? new DecisionLogSink({
+        url: settings.decisionLogUrl,
+        ...(settings.decisionLogTokenFile ? { bearerToken: readFileSync(settings.decisionLogTokenFile, "utf8").trim() } : {}),
+        mask: (event) => policy.current()?.evaluateLogMask?.(event),
+        drop: (event) => policy.current()?.evaluateLogDrop?.(event),
+        logger,
+      })
+    : undefined;
   const authorizer = new Authorizer({
     policy: () => policy.current(),
     logger,
@@ -88,6 +98,12 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
     usage,
     rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
+    ...(decisionLogs
+      ? {
+          decisionLog: ({ decisionId, revision, input, result, handlerNs }) =>
+            void decisionLogs.enqueue(decisionLogEvent({ decisionId, path: settings.decisionPath, revision, input, result, handlerNs })),
+        }
+      : {}),
   });
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
   const ratelimitConfig = settings.ratelimitConfig ? await RateLimitConfigWatcher.start({ dir: settings.ratelimitConfig, logger }) : undefined;
@@ -178,6 +194,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
       await admin?.close();
       await server.drain(settings.shutdownGraceMs);
       await grpcTls?.close();
+      await decisionLogs?.close();
       await folder.close();
       await candidateFolder?.close();
       await ratelimitConfig?.close();

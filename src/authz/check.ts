@@ -37,6 +37,8 @@ export interface AuthorizerOptions {
   /** A candidate revision evaluated on live traffic beside the active one; it never affects the answer. */
   shadow?: { candidate: () => PolicyEngine | undefined; sampleRate: number; stats: ShadowStats };
   usage?: UsageTracker;
+  /** Receives every decision (input and result included) for an OPA-compatible decision-log sink. */
+  decisionLog?: (event: { decisionId: string; revision: string | undefined; input: PolicyInput | undefined; result: unknown; handlerNs: number }) => void;
 }
 
 interface Outcome {
@@ -80,6 +82,9 @@ export class Authorizer {
         decision = { ...denial(200, ""), allowed: true };
       }
       if (this.o.logDecisionInput) this.attachInput(event, engine, input, outcome.result);
+      // OPA's decision-log events carry the decision's value, not the result set.
+      const value = Array.isArray(outcome.result) ? (outcome.result[0] as { result?: unknown } | undefined)?.result : undefined;
+      this.o.decisionLog?.({ decisionId, revision: engine.revision, input, result: value, handlerNs: (performance.now() - started) * 1e6 });
       return toCheckResponse(decision, { ...decision.dynamicMetadata, ...outcome.extraMetadata, decision_id: decisionId });
     } catch (err) {
       const e = TollgateError.from(err);

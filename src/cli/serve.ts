@@ -28,6 +28,8 @@ export function registerServe(program: Command): void {
     .option("--grpc-tls-client-ca <file>", "require client certificates signed by this CA (mTLS)")
     .option("--http-tls-cert <file>", "serve the admin API over HTTPS with this certificate")
     .option("--http-tls-key <file>", "private key for --http-tls-cert")
+    .option("--decision-log-url <url>", "OPA-compatible decision-log service (events POSTed to <url>/logs)")
+    .option("--decision-log-token-file <file>", "bearer token for the decision-log service")
     .option("--no-watch", "do not reload policies on change")
     .option("--no-policy-tests", "skip opa test before activating a policy")
     .action(async (flags: CliFlags) => {

@@ -23,6 +23,8 @@ export interface CliFlags {
   grpcTlsClientCa?: string;
   httpTlsCert?: string;
   httpTlsKey?: string;
+  decisionLogUrl?: string;
+  decisionLogTokenFile?: string;
   watch?: boolean;
   policyTests?: boolean;
 }
@@ -46,6 +48,8 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     candidatePolicies: flags.candidatePolicies,
     shadowSampleRate: flags.shadowSampleRate,
     adminTokenFile: flags.adminTokenFile,
+    decisionLogUrl: flags.decisionLogUrl,
+    decisionLogTokenFile: flags.decisionLogTokenFile,
     adminDisabled: flags.admin === false ? true : undefined,
     grpcTlsCertFile: flags.grpcTlsCert,
     grpcTlsKeyFile: flags.grpcTlsKey,

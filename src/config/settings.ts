@@ -65,6 +65,9 @@ export const settingsSchema = z
     httpTlsCertFile: z.string().min(1).optional(),
     httpTlsKeyFile: z.string().min(1).optional(),
     tlsReloadMs: z.coerce.number().int().min(100).default(2000),
+    /** OPA-compatible decision-log service: events are POSTed, gzipped, to <url>/logs. */
+    decisionLogUrl: z.string().url().optional(),
+    decisionLogTokenFile: z.string().min(1).optional(),
   })
   .strict()
   .refine((s) => (s.grpcTlsCertFile === undefined) === (s.grpcTlsKeyFile === undefined), { message: "set both grpcTlsCertFile and grpcTlsKeyFile", path: ["grpcTlsCertFile"] })
@@ -104,6 +107,8 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_HTTP_TLS_CERT_FILE: "httpTlsCertFile",
   TOLLGATE_HTTP_TLS_KEY_FILE: "httpTlsKeyFile",
   TOLLGATE_TLS_RELOAD_MS: "tlsReloadMs",
+  TOLLGATE_DECISION_LOG_URL: "decisionLogUrl",
+  TOLLGATE_DECISION_LOG_TOKEN_FILE: "decisionLogTokenFile",
 };
 
 /** Env booleans are strings; z.coerce.boolean would read "false" as true. */

@@ -8,6 +8,7 @@ import { runOpa } from "./opa-cli.js";
 import { scanPolicyDir } from "./bundle-files.js";
 
 export const LOG_MASK_ENTRYPOINT = "system/log/mask";
+export const LOG_DROP_ENTRYPOINT = "system/log/drop";
 
 export interface BuiltPolicy {
   revision: string;
@@ -15,6 +16,7 @@ export interface BuiltPolicy {
   data: unknown;
   entrypoint: string;
   maskEntrypoint: string | undefined;
+  dropEntrypoint?: string | undefined;
   testsRun: boolean;
 }
 
@@ -36,7 +38,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
   const work = mkdtempSync(path.join(os.tmpdir(), "tollgate-build-"));
   try {
     const out = path.join(work, "bundle.tar.gz");
-    const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : [])];
+    const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
     await runOpa(
       [
         "build", "-t", "wasm",
@@ -62,6 +64,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
       data,
       entrypoint: options.entrypoint,
       maskEntrypoint: scan.definesLogMask ? LOG_MASK_ENTRYPOINT : undefined,
+      dropEntrypoint: scan.definesLogDrop ? LOG_DROP_ENTRYPOINT : undefined,
       testsRun: options.runTests && scan.hasTests,
     };
   } finally {

@@ -13,6 +13,7 @@ export interface PolicyDirScan {
   revision: string;
   hasTests: boolean;
   definesLogMask: boolean;
+  definesLogDrop: boolean;
 }
 
 function walk(dir: string, out: string[]): void {
@@ -40,13 +41,18 @@ export function scanPolicyDir(dir: string): PolicyDirScan {
   let total = 0;
   let hasTests = false;
   let definesLogMask = false;
+  let definesLogDrop = false;
   for (const file of files) {
     const content = readFileSync(file);
     total += content.length;
     if (total > MAX_TOTAL_BYTES) throw new TollgateError("policy_build_error", `policies under ${dir} exceed ${MAX_TOTAL_BYTES} bytes`);
     hash.update(path.relative(dir, file)).update("\0").update(content).update("\0");
     if (file.endsWith("_test.rego")) hasTests = true;
-    else if (file.endsWith(".rego") && /^package\s+system\.log\b/m.test(content.toString("utf8")) && /^\s*mask\b/m.test(content.toString("utf8"))) definesLogMask = true;
+    else if (file.endsWith(".rego") && /^package\s+system\.log\b/m.test(content.toString("utf8"))) {
+      const text = content.toString("utf8");
+      if (/^\s*mask\b/m.test(text)) definesLogMask = true;
+      if (/^\s*(default\s+)?drop\b/m.test(text)) definesLogDrop = true;
+    }
   }
-  return { files, revision: hash.digest("hex").slice(0, 16), hasTests, definesLogMask };
+  return { files, revision: hash.digest("hex").slice(0, 16), hasTests, definesLogMask, definesLogDrop };
 }

@@ -5,6 +5,8 @@ export interface PolicyEngine {
   evaluate(input: unknown): unknown;
   /** Evaluates data.system.log.mask for a decision-log event, when the policy defines it. */
   evaluateLogMask?(event: unknown): unknown;
+  /** Evaluates data.system.log.drop for a decision-log event, when the policy defines it. */
+  evaluateLogDrop?(event: unknown): unknown;
   /** Bytes of linear memory the instance holds now. */
   memoryBytes?(): number;
 }

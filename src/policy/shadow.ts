@@ -42,8 +42,8 @@ export interface LimitChange {
 
 /**
  * How the candidate's answer differs from the active one's. When allowed flips, only the flip is
- * reported (the rest of the two answers mean different things). Status and body are compared
- * between two denials, limits between two allows, headers whenever allowed agrees.
+ * reported (the rest of the two answers mean different things). Status and body (or message) are
+ * compared between two denials, limits between two allows, headers whenever allowed agrees.
  */
 export interface ShadowDiff {
   kinds: ShadowDiffKind[];
@@ -53,6 +53,10 @@ export interface ShadowDiff {
   headers?: { added: HeaderRef[]; removed: HeaderRef[]; changed: HeaderRef[] };
   limits?: { added: LimitSummary[]; removed: LimitSummary[]; changed: LimitChange[] };
   body?: { active_bytes: number; candidate_bytes: number };
+}
+
+function denialTextBytes(d: Decision): number {
+  return Buffer.byteLength(d.body ?? d.message ?? "");
 }
 
 function status(d: Decision): number {
@@ -165,9 +169,10 @@ export function diffDecisions(active: Decision, candidate: Decision): ShadowDiff
     if (found.size > 0) diff.headers = headers;
     if (!active.allowed) {
       if (active.httpStatus !== candidate.httpStatus) found.add("status_changed");
-      if (active.body !== candidate.body) {
+      // message is rendered into the body when body is absent, so either one changes what the client reads.
+      if (active.body !== candidate.body || active.message !== candidate.message) {
         found.add("body_changed");
-        diff.body = { active_bytes: Buffer.byteLength(active.body ?? ""), candidate_bytes: Buffer.byteLength(candidate.body ?? "") };
+        diff.body = { active_bytes: denialTextBytes(active), candidate_bytes: denialTextBytes(candidate) };
       }
     } else {
       const limits = diffLimits(active.limits, candidate.limits);

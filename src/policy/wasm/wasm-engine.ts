@@ -19,12 +19,14 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly policy: LoadedPolicy;
   private readonly entrypoint: string;
   private readonly maskEntrypoint: string | undefined;
+  private readonly dropEntrypoint: string | undefined;
   private readonly host: HostBuiltins;
 
   constructor(built: BuiltPolicy, host: HostBuiltins) {
     this.revision = built.revision;
     this.entrypoint = built.entrypoint;
     this.maskEntrypoint = built.maskEntrypoint;
+    this.dropEntrypoint = built.dropEntrypoint;
     this.host = host;
     try {
       this.policy = opa.loadPolicySync(built.wasm, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
@@ -51,10 +53,17 @@ export class WasmPolicyEngine implements PolicyEngine {
   }
 
   evaluateLogMask(event: unknown): unknown {
-    if (!this.maskEntrypoint) return undefined;
+    return this.maskEntrypoint ? this.evaluateAt(this.maskEntrypoint, event) : undefined;
+  }
+
+  evaluateLogDrop(event: unknown): unknown {
+    return this.dropEntrypoint ? this.evaluateAt(this.dropEntrypoint, event) : undefined;
+  }
+
+  private evaluateAt(entrypoint: string, input: unknown): unknown {
     this.host.beginEvaluation();
     try {
-      return this.policy.evaluate(event, this.maskEntrypoint);
+      return this.policy.evaluate(input, entrypoint);
     } catch (err) {
       throw evalError(err);
     }

@@ -3,13 +3,16 @@ import { constantTimeEqual } from "./crypto.js";
 
 type HashName = "sha256" | "sha384" | "sha512";
 
+/** JWS algorithms OPA knows; JWKS entries declaring any other alg are skipped, as OPA does. */
+export const TOKEN_ALGORITHMS: ReadonlySet<string> = new Set([
+  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+  "ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA",
+]);
+
 /** Checks one signature over the JWS signing input with one key; never throws. */
 export type SignatureCheck = (key: KeyObject | Buffer, signingInput: Buffer, signature: Buffer) => boolean;
 
 const CURVE_BYTES: Readonly<Record<string, number>> = { secp224r1: 28, prime256v1: 32, secp384r1: 48, secp521r1: 66 };
-
-/** Go's crypto/rsa refuses to verify with a modulus under 1024 bits, so OPA never accepts such keys. */
-const MIN_RSA_BITS = 1024;
 
 function asymmetric(key: KeyObject | Buffer, type: string): KeyObject | undefined {
   return !Buffer.isBuffer(key) && key.asymmetricKeyType === type ? key : undefined;
@@ -23,9 +26,31 @@ function safely(check: () => boolean): boolean {
   }
 }
 
+const usableRsaKeys = new WeakMap<KeyObject, boolean>();
+
+/**
+ * Go's crypto/rsa, which OPA verifies with, refuses keys under 1024 bits, an even modulus and
+ * a public exponent that is even, below 2 or above 2^31-1. OpenSSL would verify with them,
+ * and with e = 1 anyone can forge a signature.
+ */
+function goAcceptsRsaKey(key: KeyObject): boolean {
+  const details = key.asymmetricKeyDetails;
+  const bits = details?.modulusLength ?? 0;
+  const e = details?.publicExponent ?? 0n;
+  if (bits < 1024 || e < 2n || e % 2n === 0n || e > 0x7fffffffn) return false;
+  const n = Buffer.from(String(key.export({ format: "jwk" }).n ?? ""), "base64url");
+  return n.length > 0 && ((n[n.length - 1] as number) & 1) === 1;
+}
+
 function rsaKey(key: KeyObject | Buffer): KeyObject | undefined {
   const rsa = asymmetric(key, "rsa");
-  return rsa !== undefined && (rsa.asymmetricKeyDetails?.modulusLength ?? 0) >= MIN_RSA_BITS ? rsa : undefined;
+  if (rsa === undefined) return undefined;
+  let usable = usableRsaKeys.get(rsa);
+  if (usable === undefined) {
+    usable = goAcceptsRsaKey(rsa);
+    usableRsaKeys.set(rsa, usable);
+  }
+  return usable ? rsa : undefined;
 }
 
 function rsaPkcs1(hash: HashName): SignatureCheck {
@@ -98,13 +123,12 @@ function hashOf(alg: string): HashName {
 }
 
 /**
- * Signature checks of io.jwt.decode_verify, chosen by the token's alg header: RS/PS/ES/HS
- * 256/384/512 and EdDSA (Ed25519). PSS salt must equal the digest length and ES signatures
- * must have the curve's exact length, as in the JWS library OPA uses.
+ * Signature checks for a JWS alg: RS/PS/ES/HS 256/384/512, EdDSA and Ed25519 (RFC 9864's
+ * fully-specified name). PSS salt must equal the digest length and ES signatures must have
+ * the key curve's exact length, as in the JWS library OPA uses.
  */
 export function jwsCheckFor(alg: string): SignatureCheck | undefined {
   if (!/^(?:[RPEH]S(?:256|384|512)|EdDSA|Ed25519)$/.test(alg)) return undefined;
-  // "Ed25519" is RFC 9864's fully-specified name, which OPA's JWS library also accepts.
   if (alg === "EdDSA" || alg === "Ed25519") return ed25519;
   const hash = hashOf(alg);
   switch (alg[0]) {
@@ -117,6 +141,23 @@ export function jwsCheckFor(alg: string): SignatureCheck | undefined {
     default:
       return hmac(hash);
   }
+}
+
+/**
+ * When a header alg is no JWS name, OPA's JWS library looks it up as a name of its signature
+ * library (dsig), so these aliases verify exactly like the JWS algorithm they stand for.
+ * ("EDDSA" is one too, but its curve check rejects every key.)
+ */
+const DSIG_ALIASES: Readonly<Record<string, string>> = {
+  HMAC_WITH_SHA256: "HS256", HMAC_WITH_SHA384: "HS384", HMAC_WITH_SHA512: "HS512",
+  RSA_PKCS1v15_WITH_SHA256: "RS256", RSA_PKCS1v15_WITH_SHA384: "RS384", RSA_PKCS1v15_WITH_SHA512: "RS512",
+  RSA_PSS_WITH_SHA256: "PS256", RSA_PSS_WITH_SHA384: "PS384", RSA_PSS_WITH_SHA512: "PS512",
+  ECDSA_WITH_P256_AND_SHA256: "ES256", ECDSA_WITH_P384_AND_SHA384: "ES384", ECDSA_WITH_P521_AND_SHA512: "ES512",
+};
+
+/** The check io.jwt.decode_verify applies for a token's alg header (JWS names and OPA's aliases). */
+export function headerCheckFor(alg: string): SignatureCheck | undefined {
+  return jwsCheckFor(Object.hasOwn(DSIG_ALIASES, alg) ? (DSIG_ALIASES[alg] as string) : alg);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { builtinCheckFor, jwsCheckFor } from "./jws.js";
+import { builtinCheckFor, headerCheckFor } from "./jws.js";
 import type { KeyStore, VerificationKey } from "./jwk.js";
 import {
   decodeHeader, decodePayloadText, decodeSignature, headerIsValid, parseJsonObject, parseTokenHeader,
@@ -100,7 +100,7 @@ function verifySignature(name: string, token: JsonValue, c: Constraints): Cached
     if (!headerIsValid(header)) return { valid: false };
     if (c.alg !== "" && c.alg !== header.alg) return { valid: false };
     const signature = decodeSignature(name, parts);
-    const check = jwsCheckFor(header.alg);
+    const check = headerCheckFor(header.alg);
     const input = signingInput(parts);
     const verified = check !== undefined && (c.keys
       ? verifyWithKeys(c.keys, header.kid, header.alg, (k) => check(k.key, input, signature))
