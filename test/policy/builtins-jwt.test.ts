@@ -3,7 +3,7 @@ import type { TollgateError } from "../../src/errors.js";
 import { createHostBuiltins, type TollgateHostBuiltins } from "../../src/policy/wasm/builtins/index.js";
 import { KeyStore } from "../../src/policy/wasm/builtins/jwk.js";
 import { LruCache } from "../../src/policy/wasm/builtins/lru.js";
-import { generateTestKeys, publicJwk, publicPem, selfSignedCertificate, signJwt, type TestKeys } from "./builtins-support.js";
+import { generateKeys, jwk, pem, selfSignedCert, signJwt, type Keys } from "./builtins-support.js";
 
 const NOW_S = 1_700_000_000;
 const NOW_NS = NOW_S * 1e9;
@@ -16,12 +16,12 @@ function call(host: TollgateHostBuiltins, name: string, ...args: unknown[]): unk
   return (host.builtins[name] as Call)(...args);
 }
 
-let keys: TestKeys;
+let keys: Keys;
 let host: TollgateHostBuiltins;
 let errors: { builtin: string; error: TollgateError }[];
 
 beforeAll(() => {
-  keys = generateTestKeys();
+  keys = generateKeys();
 });
 
 function freshHost(clockNs = BigInt(NOW_NS)): TollgateHostBuiltins {
@@ -35,14 +35,14 @@ describe("io.jwt.decode_verify", () => {
   const families = [
     { alg: "HS256", sign: () => SECRET, verify: () => ({ secret: SECRET }) },
     { alg: "HS512", sign: () => SECRET, verify: () => ({ secret: SECRET }) },
-    { alg: "RS256", sign: () => keys.rsa.privateKey, verify: () => ({ cert: publicPem(keys.rsa.publicKey) }) },
-    { alg: "RS384", sign: () => keys.rsa.privateKey, verify: () => ({ cert: publicPem(keys.rsa.publicKey) }) },
-    { alg: "PS256", sign: () => keys.rsa.privateKey, verify: () => ({ cert: publicPem(keys.rsa.publicKey) }) },
-    { alg: "PS512", sign: () => keys.rsa.privateKey, verify: () => ({ cert: publicPem(keys.rsa.publicKey) }) },
-    { alg: "ES256", sign: () => keys.ec256.privateKey, verify: () => ({ cert: publicPem(keys.ec256.publicKey) }) },
-    { alg: "ES384", sign: () => keys.ec384.privateKey, verify: () => ({ cert: publicPem(keys.ec384.publicKey) }) },
-    { alg: "ES512", sign: () => keys.ec521.privateKey, verify: () => ({ cert: publicPem(keys.ec521.publicKey) }) },
-    { alg: "EdDSA", sign: () => keys.ed25519.privateKey, verify: () => ({ cert: publicPem(keys.ed25519.publicKey) }) },
+    { alg: "RS256", sign: () => keys.rsa.privateKey, verify: () => ({ cert: pem(keys.rsa.publicKey) }) },
+    { alg: "RS384", sign: () => keys.rsa.privateKey, verify: () => ({ cert: pem(keys.rsa.publicKey) }) },
+    { alg: "PS256", sign: () => keys.rsa.privateKey, verify: () => ({ cert: pem(keys.rsa.publicKey) }) },
+    { alg: "PS512", sign: () => keys.rsa.privateKey, verify: () => ({ cert: pem(keys.rsa.publicKey) }) },
+    { alg: "ES256", sign: () => keys.p256.privateKey, verify: () => ({ cert: pem(keys.p256.publicKey) }) },
+    { alg: "ES384", sign: () => keys.p384.privateKey, verify: () => ({ cert: pem(keys.p384.publicKey) }) },
+    { alg: "ES512", sign: () => keys.p521.privateKey, verify: () => ({ cert: pem(keys.p521.publicKey) }) },
+    { alg: "EdDSA", sign: () => keys.ed.privateKey, verify: () => ({ cert: pem(keys.ed.publicKey) }) },
   ];
 
   it.each(families)("$alg – a correctly signed, current token answers [true, header, payload]", ({ alg, sign, verify }) => {
@@ -54,7 +54,7 @@ describe("io.jwt.decode_verify", () => {
   it.each(families)("$alg – the same token checked with another key answers [false, {}, {}]", ({ alg, sign }) => {
     freshHost();
     const token = signJwt({ alg, key: sign(), payload: claims });
-    const wrong = alg.startsWith("HS") ? { secret: "not-the-secret" } : { cert: publicPem(alg.startsWith("ES") ? keys.ed25519.publicKey : keys.rsaOther.publicKey) };
+    const wrong = alg.startsWith("HS") ? { secret: "not-the-secret" } : { cert: pem(alg.startsWith("ES") ? keys.ed.publicKey : keys.rsaOther.publicKey) };
     expect(call(host, "io.jwt.decode_verify", token, { ...wrong, aud: "tollgate" })).toEqual([false, {}, {}]);
   });
 
@@ -92,7 +92,7 @@ describe("io.jwt.decode_verify", () => {
 
   it("JWKS – the key named by kid verifies; a kid naming the wrong key fails even though another key would match", () => {
     freshHost();
-    const jwks = JSON.stringify({ keys: [publicJwk(keys.rsa.publicKey, { kid: "a" }), publicJwk(keys.rsaOther.publicKey, { kid: "b" })] });
+    const jwks = JSON.stringify({ keys: [jwk(keys.rsa.publicKey, { kid: "a" }), jwk(keys.rsaOther.publicKey, { kid: "b" })] });
     const good = signJwt({ alg: "RS256", key: keys.rsa.privateKey, header: { kid: "a" }, payload: claims });
     const misnamed = signJwt({ alg: "RS256", key: keys.rsa.privateKey, header: { kid: "b" }, payload: claims });
     const unnamed = signJwt({ alg: "RS256", key: keys.rsa.privateKey, payload: claims });
@@ -104,16 +104,16 @@ describe("io.jwt.decode_verify", () => {
   it("cert – an X.509 certificate's public key verifies RS256 and ES256 tokens", () => {
     freshHost();
     const rsToken = signJwt({ alg: "RS256", key: keys.rsa.privateKey, payload: claims });
-    const esToken = signJwt({ alg: "ES256", key: keys.ec256.privateKey, payload: claims });
-    expect((call(host, "io.jwt.decode_verify", rsToken, { cert: selfSignedCertificate(keys.rsa.privateKey), aud: "tollgate" }) as unknown[])[0]).toBe(true);
-    expect((call(host, "io.jwt.decode_verify", esToken, { cert: selfSignedCertificate(keys.ec256.privateKey), aud: "tollgate" }) as unknown[])[0]).toBe(true);
+    const esToken = signJwt({ alg: "ES256", key: keys.p256.privateKey, payload: claims });
+    expect((call(host, "io.jwt.decode_verify", rsToken, { cert: selfSignedCert(keys.rsa.privateKey), aud: "tollgate" }) as unknown[])[0]).toBe(true);
+    expect((call(host, "io.jwt.decode_verify", esToken, { cert: selfSignedCert(keys.p256.privateKey), aud: "tollgate" }) as unknown[])[0]).toBe(true);
   });
 
   it("alg confusion – an HS256 token MACed with the RSA public key PEM is not accepted by a cert constraint", () => {
     freshHost();
-    const pem = publicPem(keys.rsa.publicKey);
-    const forged = signJwt({ alg: "HS256", key: pem, payload: claims });
-    expect(call(host, "io.jwt.decode_verify", forged, { cert: pem, aud: "tollgate" })).toEqual([false, {}, {}]);
+    const rsaPem = pem(keys.rsa.publicKey);
+    const forged = signJwt({ alg: "HS256", key: rsaPem, payload: claims });
+    expect(call(host, "io.jwt.decode_verify", forged, { cert: rsaPem, aud: "tollgate" })).toEqual([false, {}, {}]);
   });
 
   it("a well-formed token with a garbage signature answers [false, {}, {}]", () => {
@@ -162,22 +162,22 @@ describe("io.jwt.verify_* and io.jwt.decode", () => {
 
   it.each([
     ["io.jwt.verify_rs256", "RS256", "rsa"], ["io.jwt.verify_rs512", "RS512", "rsa"],
-    ["io.jwt.verify_ps384", "PS384", "rsa"], ["io.jwt.verify_es256", "ES256", "ec256"],
-    ["io.jwt.verify_es384", "ES384", "ec384"], ["io.jwt.verify_es512", "ES512", "ec521"], ["io.jwt.verify_eddsa", "EdDSA", "ed25519"],
+    ["io.jwt.verify_ps384", "PS384", "rsa"], ["io.jwt.verify_es256", "ES256", "p256"],
+    ["io.jwt.verify_es384", "ES384", "p384"], ["io.jwt.verify_es512", "ES512", "p521"], ["io.jwt.verify_eddsa", "EdDSA", "ed"],
   ] as const)("%s – true with the PEM public key and with a JWKS, false with another key", (fn, alg, pair) => {
     freshHost();
     const token = signJwt({ alg, key: keys[pair].privateKey, payload: claims });
-    expect(call(host, fn, token, publicPem(keys[pair].publicKey))).toBe(true);
-    expect(call(host, fn, token, JSON.stringify({ keys: [publicJwk(keys[pair].publicKey)] }))).toBe(true);
-    expect(call(host, fn, token, publicPem(pair === "rsa" ? keys.rsaOther.publicKey : keys.rsa.publicKey))).toBe(false);
+    expect(call(host, fn, token, pem(keys[pair].publicKey))).toBe(true);
+    expect(call(host, fn, token, JSON.stringify({ keys: [jwk(keys[pair].publicKey)] }))).toBe(true);
+    expect(call(host, fn, token, pem(pair === "rsa" ? keys.rsaOther.publicKey : keys.rsa.publicKey))).toBe(false);
   });
 
   it("io.jwt.verify_es256 – the signature is raw r||s (JWS), not DER", () => {
     freshHost();
-    const token = signJwt({ alg: "ES256", key: keys.ec256.privateKey, payload: claims });
+    const token = signJwt({ alg: "ES256", key: keys.p256.privateKey, payload: claims });
     const raw = Buffer.from(token.split(".")[2] as string, "base64url");
     expect(raw).toHaveLength(64);
-    expect(call(host, "io.jwt.verify_es256", token, publicPem(keys.ec256.publicKey))).toBe(true);
+    expect(call(host, "io.jwt.verify_es256", token, pem(keys.p256.publicKey))).toBe(true);
   });
 
   it("io.jwt.decode – answers [header, payload, signature as hex] without checking the signature", () => {
@@ -197,9 +197,9 @@ describe("io.jwt.verify_* and io.jwt.decode", () => {
 describe("key and result caches", () => {
   it("KeyStore – parses a cert string once and keeps at most its limit of entries", () => {
     const store = new KeyStore(2);
-    const a = publicPem(keys.rsa.publicKey);
-    const b = publicPem(keys.ec256.publicKey);
-    const c = JSON.stringify(publicJwk(keys.ed25519.publicKey));
+    const a = pem(keys.rsa.publicKey);
+    const b = pem(keys.p256.publicKey);
+    const c = JSON.stringify(jwk(keys.ed.publicKey));
     const first = store.parse("t", a);
     expect(store.parse("t", a)).toBe(first);
     store.parse("t", b);

@@ -1,12 +1,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  createHmac, generateKeyPairSync, sign, constants, type KeyObject,
-} from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { constants, createHmac, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
 import { gunzipSync } from "node:zlib";
+import { findOpa } from "../../src/policy/opa-cli.js";
 
 // The SDK's ES module entry only names loadPolicy; its CommonJS entry has loadPolicySync too.
 const sdk = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as typeof import("@open-policy-agent/opa-wasm");
@@ -15,14 +14,6 @@ export const loadPolicySync = sdk.loadPolicySync;
 export const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 export const capabilitiesFile = path.join(repoRoot, "src", "policy", "capabilities.json");
 
-export function opaBin(): string {
-  if (process.env["OPA_BIN"]) return process.env["OPA_BIN"];
-  for (const dir of (process.env["PATH"] ?? "").split(path.delimiter)) {
-    if (dir && existsSync(path.join(dir, "opa"))) return path.join(dir, "opa");
-  }
-  return path.join(os.homedir(), "go", "bin", "opa");
-}
-
 export interface RunResult {
   status: number;
   stdout: string;
@@ -30,7 +21,7 @@ export interface RunResult {
 }
 
 export function runOpa(args: string[], cwd?: string): RunResult {
-  const r = spawnSync(opaBin(), args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(findOpa(), args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -59,11 +50,15 @@ export function readTarGzEntry(file: string, wanted: string): Buffer {
 /** opa build -t wasm with tollgate's capabilities; returns policy.wasm, or the failed run. */
 export function buildWasm(files: Record<string, string>, entrypoints: string[]): { wasm: Buffer } | { failed: RunResult } {
   const dir = tempDir();
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
-  const out = path.join(dir, "bundle.tar.gz");
-  const r = runOpa(["build", "-t", "wasm", ...entrypoints.flatMap((e) => ["-e", e]), "--capabilities", capabilitiesFile, "-o", out, ...Object.keys(files)], dir);
-  if (r.status !== 0) return { failed: r };
-  return { wasm: readTarGzEntry(out, "policy.wasm") };
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+    const out = path.join(dir, "bundle.tar.gz");
+    const r = runOpa(["build", "-t", "wasm", ...entrypoints.flatMap((e) => ["-e", e]), "--capabilities", capabilitiesFile, "-o", out, ...Object.keys(files)], dir);
+    if (r.status !== 0) return { failed: r };
+    return { wasm: readTarGzEntry(out, "policy.wasm") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Decodes what a host built-in hands opa-wasm: plain values, or JSON text in an ArrayBuffer (exact integers as bigint). */
@@ -73,72 +68,108 @@ export function wireValue(result: unknown): unknown {
   return /^-?\d+$/.test(text) ? BigInt(text) : JSON.parse(text);
 }
 
-export function b64url(data: string | Buffer): string {
-  return Buffer.from(data).toString("base64url");
+/** A host built-in's answer as JSON text (exact integers kept), undefined when it failed. */
+export function wireJson(result: unknown): string | undefined {
+  if (result === undefined) return undefined;
+  if (result instanceof ArrayBuffer) return Buffer.from(result).toString("utf8");
+  return JSON.stringify(result);
 }
 
-export type Alg = "HS256" | "HS384" | "HS512" | "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA";
+export const b64 = (data: string | Buffer): string => Buffer.from(data).toString("base64url");
+export const pem = (key: KeyObject): string => key.export({ format: "pem", type: "spki" }) as string;
 
-export interface SignOptions {
-  alg: Alg | string;
+export function jwk(key: KeyObject, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...key.export({ format: "jwk" }), ...extra };
+}
+
+export const jwks = (...keys: Record<string, unknown>[]): string => JSON.stringify({ keys });
+
+interface KeyPair {
+  publicKey: KeyObject;
+  privateKey: KeyObject;
+}
+
+export interface Keys {
+  rsa: KeyPair;
+  rsaOther: KeyPair;
+  p256: KeyPair;
+  p256Other: KeyPair;
+  p384: KeyPair;
+  p521: KeyPair;
+  ed: KeyPair;
+  edOther: KeyPair;
+  /** A self-signed X.509 certificate (PEM) for `rsa`, made by the openssl CLI. */
+  rsaCertPem: string;
+}
+
+export function generateKeys(): Keys {
+  const rsa = () => generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const ec = (namedCurve: string) => generateKeyPairSync("ec", { namedCurve });
+  const keys = {
+    rsa: rsa(), rsaOther: rsa(), p256: ec("P-256"), p256Other: ec("P-256"), p384: ec("P-384"), p521: ec("P-521"),
+    ed: generateKeyPairSync("ed25519"), edOther: generateKeyPairSync("ed25519"),
+  };
+  return { ...keys, rsaCertPem: selfSignedCert(keys.rsa.privateKey) };
+}
+
+/** A self-signed X.509 certificate (PEM) for the private key, made by the openssl CLI. */
+export function selfSignedCert(privateKey: KeyObject): string {
+  const dir = tempDir("tollgate-cert-");
+  try {
+    const keyFile = path.join(dir, "key.pem");
+    const certFile = path.join(dir, "cert.pem");
+    writeFileSync(keyFile, privateKey.export({ format: "pem", type: "pkcs8" }));
+    execFileSync("openssl", ["req", "-x509", "-new", "-key", keyFile, "-out", certFile, "-days", "2", "-subj", "/CN=tollgate-test"], { stdio: "pipe" });
+    return readFileSync(certFile, "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const HASH: Record<string, string> = { "256": "sha256", "384": "sha384", "512": "sha512" };
+
+export interface TokenSpec {
+  /** Picks the signature scheme (HS/RS/PS/ES 256–512, EdDSA); the header says what `header` says. */
+  alg: string;
+  /** A string is an HMAC secret. */
   key: KeyObject | string;
-  header?: Record<string, unknown>;
-  payload: Record<string, unknown> | string;
-  /** PSS salt length override (default: digest length, as JWS requires). */
+  /** Default {alg, typ: "JWT"}; a string is used verbatim (for malformed JSON). */
+  header?: Record<string, unknown> | string;
+  /** Default {sub: "alice"}; a string is used verbatim. */
+  payload?: Record<string, unknown> | string;
+  /** PSS salt length used when signing; JWS requires the digest length. */
   pssSalt?: number;
 }
 
-/** Builds a compact JWS with node:crypto, as an independent signer. */
-export function signJwt(o: SignOptions): string {
-  const header = b64url(JSON.stringify({ alg: o.alg, typ: "JWT", ...o.header }));
-  const payload = b64url(typeof o.payload === "string" ? o.payload : JSON.stringify(o.payload));
-  const input = Buffer.from(`${header}.${payload}`);
-  const hash = `sha${o.alg.slice(2)}`;
-  let signature: Buffer;
-  if (o.alg.startsWith("HS")) signature = createHmac(hash, o.key as string).update(input).digest();
-  else if (o.alg.startsWith("RS")) signature = sign(hash, input, o.key as KeyObject);
-  else if (o.alg.startsWith("PS")) {
-    signature = sign(hash, input, { key: o.key as KeyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: o.pssSalt ?? constants.RSA_PSS_SALTLEN_DIGEST });
-  } else if (o.alg.startsWith("ES")) signature = sign(hash, input, { key: o.key as KeyObject, dsaEncoding: "ieee-p1363" });
-  else if (o.alg === "EdDSA") signature = sign(null, input, o.key as KeyObject);
-  else signature = Buffer.alloc(0);
-  return `${header}.${payload}.${b64url(signature)}`;
+function signature(spec: TokenSpec, input: Buffer): Buffer {
+  const { alg, key } = spec;
+  const hash = HASH[alg.slice(2)] ?? "sha256";
+  if (typeof key === "string") return createHmac(hash, key).update(input).digest();
+  if (alg === "EdDSA") return sign(null, input, key);
+  if (alg.startsWith("ES")) return sign(hash, input, { key, dsaEncoding: "ieee-p1363" });
+  if (alg.startsWith("PS")) {
+    return sign(hash, input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: spec.pssSalt ?? constants.RSA_PSS_SALTLEN_DIGEST });
+  }
+  return sign(hash, input, key);
 }
 
-export interface TestKeys {
-  rsa: { privateKey: KeyObject; publicKey: KeyObject };
-  rsaOther: { privateKey: KeyObject; publicKey: KeyObject };
-  ec256: { privateKey: KeyObject; publicKey: KeyObject };
-  ec384: { privateKey: KeyObject; publicKey: KeyObject };
-  ec521: { privateKey: KeyObject; publicKey: KeyObject };
-  ed25519: { privateKey: KeyObject; publicKey: KeyObject };
+/** A compact JWS signed with node:crypto, an implementation independent of the one under test. */
+export function token(spec: TokenSpec): string {
+  const header = typeof spec.header === "string" ? spec.header : JSON.stringify(spec.header ?? { alg: spec.alg, typ: "JWT" });
+  const payload = typeof spec.payload === "string" ? spec.payload : JSON.stringify(spec.payload ?? { sub: "alice" });
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${b64(signature(spec, Buffer.from(input)))}`;
 }
 
-export function generateTestKeys(): TestKeys {
-  return {
-    rsa: generateKeyPairSync("rsa", { modulusLength: 2048 }),
-    rsaOther: generateKeyPairSync("rsa", { modulusLength: 2048 }),
-    ec256: generateKeyPairSync("ec", { namedCurve: "P-256" }),
-    ec384: generateKeyPairSync("ec", { namedCurve: "P-384" }),
-    ec521: generateKeyPairSync("ec", { namedCurve: "P-521" }),
-    ed25519: generateKeyPairSync("ed25519"),
-  };
+/** Like token(), with `header` merged into {alg, typ: "JWT"}. */
+export function signJwt(spec: Omit<TokenSpec, "header"> & { header?: Record<string, unknown> }): string {
+  return token({ ...spec, header: { alg: spec.alg, typ: "JWT", ...spec.header } });
 }
 
-export function publicPem(key: KeyObject): string {
-  return key.export({ type: "spki", format: "pem" }).toString();
-}
-
-/** A self-signed X.509 certificate for the private key, made by the openssl CLI. */
-export function selfSignedCertificate(privateKey: KeyObject): string {
-  const dir = tempDir("tollgate-cert-");
-  const keyFile = path.join(dir, "key.pem");
-  writeFileSync(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }));
-  const certFile = path.join(dir, "cert.pem");
-  execFileSync("openssl", ["req", "-x509", "-new", "-key", keyFile, "-subj", "/CN=tollgate-test", "-days", "2", "-out", certFile], { stdio: "pipe" });
-  return readFileSync(certFile, "utf8");
-}
-
-export function publicJwk(key: KeyObject, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...key.export({ format: "jwk" }), ...extra };
+/** The same token with the last signature bit flipped. */
+export function tamper(jws: string): string {
+  const [h, p, s] = jws.split(".") as [string, string, string];
+  const sig = Buffer.from(s, "base64url");
+  sig[sig.length - 1] = (sig[sig.length - 1] as number) ^ 1;
+  return `${h}.${p}.${b64(sig)}`;
 }

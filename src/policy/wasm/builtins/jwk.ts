@@ -19,7 +19,10 @@ export interface ParsedKeys {
   keys: readonly VerificationKey[];
 }
 
-/** Key types Go's x509 and jwx parse; Node also reads e.g. secp256k1 or Ed448, which OPA rejects. */
+/**
+ * Key types Go's x509 and jwx parse; Node also reads e.g. secp256k1 or Ed448, which OPA rejects.
+ * P-224 only ever comes from PEM (jwx has no such JWK curve); Go verifies ES tokens with it.
+ */
 const EC_CURVES: ReadonlySet<string> = new Set(["secp224r1", "prime256v1", "secp384r1", "secp521r1"]);
 const KEY_TYPES: ReadonlySet<string> = new Set(["rsa", "ec", "ed25519", "x25519", "dsa"]);
 

@@ -1,8 +1,9 @@
 import type { KeyObject } from "node:crypto";
-import { AT_T0, b64, caseList, jwks, pem, shared, T0, tamper, token, type Keys, type OracleCase } from "./builtins-oracle-fixtures.js";
+import { AT_T0, caseList, shared, T0, type BuiltinCase } from "./builtins-cases.js";
+import { b64, jwks, pem, tamper, token, type Keys } from "./builtins-support.js";
 
 /** io.jwt.* cases about the token itself: each alg family, claims, constraints, headers, malformed and nested tokens. */
-export function tokenCases(k: Keys): OracleCase[] {
+export function tokenCases(k: Keys): BuiltinCase[] {
   const { cases, add } = caseList();
   const { rs, rsCert, at, hs, jwkRsa } = shared(k);
   const families: { alg: string; signKey: KeyObject | string; verify: string; wrong: string }[] = [];
@@ -50,6 +51,9 @@ export function tokenCases(k: Keys): OracleCase[] {
   add("aud present but no aud constraint", "io.jwt.decode_verify", rs({ aud: "api" }), at(AT_T0));
   add("aud required but absent", "io.jwt.decode_verify", rs({}), at(AT_T0, { aud: "api" }));
   add("aud an object", "io.jwt.decode_verify", rs({ aud: { a: 1 } }), at(AT_T0, { aud: "api" }));
+  add("aud string differs", "io.jwt.decode_verify", rs({ aud: "api" }), at(AT_T0, { aud: "other" }));
+  add("aud array with a number still matches", "io.jwt.decode_verify", rs({ aud: ["a", 7, "api"] }), at(AT_T0, { aud: "api" }));
+  add("nbf as a boolean", "io.jwt.decode_verify", rs({ nbf: true }), at(AT_T0));
 
   // Constraint object problems are errors (undefined), not [false, {}, {}].
   const plain = rs({ sub: "bob" });
@@ -66,6 +70,9 @@ export function tokenCases(k: Keys): OracleCase[] {
   add("constraints not an object", "io.jwt.decode_verify", plain, "cert");
   add("RS token against an HS secret", "io.jwt.decode_verify", plain, { secret: "s3cret" });
   add("HS token against an RSA cert", "io.jwt.decode_verify", token({ alg: "HS256", key: "s3cret" }), { cert: rsCert });
+  // The classic alg confusion attack: HMAC keyed with the verifier's public key PEM.
+  add("HS256 token MACed with the RSA PEM, checked against that cert", "io.jwt.decode_verify", token({ alg: "HS256", key: rsCert }), { cert: rsCert });
+  add("HS256 token MACed with the RSA PEM, via verify_rs256", "io.jwt.verify_rs256", token({ alg: "HS256", key: rsCert }), rsCert);
 
   // Headers.
   add("header without alg", "io.jwt.decode_verify", rs({}, { typ: "JWT" }), { cert: rsCert });
@@ -77,6 +84,21 @@ export function tokenCases(k: Keys): OracleCase[] {
   add("crit empty list", "io.jwt.decode_verify", rs({}, { alg: "RS256", crit: [] }), { cert: rsCert });
   add("JWE header (enc)", "io.jwt.decode_verify", rs({}, { alg: "RS256", enc: "A128GCM" }), { cert: rsCert });
   add("JWE header for decode", "io.jwt.decode", rs({}, { alg: "RS256", enc: "A128GCM" }));
+  // Header alg names OPA's JWS library resolves: RFC 9864's "Ed25519", and names of its signature
+  // library (dsig), which verify exactly like the JWS algorithm they stand for.
+  add("alg Ed25519 (RFC 9864 name)", "io.jwt.decode_verify", token({ alg: "EdDSA", key: k.ed.privateKey, header: { alg: "Ed25519" } }), { cert: pem(k.ed.publicKey) });
+  add("alg Ed25519 with an alg constraint", "io.jwt.decode_verify", token({ alg: "EdDSA", key: k.ed.privateKey, header: { alg: "Ed25519" } }), { cert: pem(k.ed.publicKey), alg: "Ed25519" });
+  add("alg Ed25519 with an EC key", "io.jwt.decode_verify", token({ alg: "ES256", key: k.p256.privateKey, header: { alg: "Ed25519" } }), { cert: pem(k.p256.publicKey) });
+  add("alg Ed448", "io.jwt.decode_verify", token({ alg: "EdDSA", key: k.ed.privateKey, header: { alg: "Ed448" } }), { cert: pem(k.ed.publicKey) });
+  add("alg EDDSA (dsig name, curve check fails)", "io.jwt.decode_verify", token({ alg: "EdDSA", key: k.ed.privateKey, header: { alg: "EDDSA" } }), { cert: pem(k.ed.publicKey) });
+  add("alg HMAC_WITH_SHA256 (dsig name)", "io.jwt.decode_verify", token({ alg: "HS256", key: "s3cret", header: { alg: "HMAC_WITH_SHA256" } }), { secret: "s3cret" });
+  add("alg HMAC_WITH_SHA512 with the SHA-256 MAC", "io.jwt.decode_verify", token({ alg: "HS256", key: "s3cret", header: { alg: "HMAC_WITH_SHA512" } }), { secret: "s3cret" });
+  add("alg RSA_PKCS1v15_WITH_SHA384 (dsig name)", "io.jwt.decode_verify", token({ alg: "RS384", key: k.rsa.privateKey, header: { alg: "RSA_PKCS1v15_WITH_SHA384" } }), { cert: rsCert });
+  add("alg RSA_PSS_WITH_SHA256 (dsig name)", "io.jwt.decode_verify", token({ alg: "PS256", key: k.rsa.privateKey, header: { alg: "RSA_PSS_WITH_SHA256" } }), { cert: rsCert });
+  add("alg ECDSA_WITH_P521_AND_SHA512 (dsig name)", "io.jwt.decode_verify", token({ alg: "ES512", key: k.p521.privateKey, header: { alg: "ECDSA_WITH_P521_AND_SHA512" } }), { cert: pem(k.p521.publicKey) });
+  add("alg hmac_with_sha256 (names are case-sensitive)", "io.jwt.decode_verify", token({ alg: "HS256", key: "s3cret", header: { alg: "hmac_with_sha256" } }), { secret: "s3cret" });
+  add("alg dsig name skips JWKS keys that declare an alg", "io.jwt.decode_verify", token({ alg: "HS256", key: "s3cret", header: { alg: "HMAC_WITH_SHA256" } }),
+    { cert: jwks({ kty: "oct", k: b64("s3cret"), alg: "HS256" }) });
 
   // Malformed tokens.
   for (const bad of ["garbage", "a.b", "a.b.c.d", "", "a.b.c", "e30.e30.a"]) {
@@ -90,6 +112,11 @@ export function tokenCases(k: Keys): OracleCase[] {
   add("payload not JSON", "io.jwt.decode", token({ alg: "HS256", key: "s", payload: "not json" }));
   add("payload a JSON array", "io.jwt.decode", token({ alg: "HS256", key: "s", payload: "[1,2]" }));
   add("payload not JSON for decode_verify", "io.jwt.decode_verify", token({ alg: "HS256", key: "s", payload: "nope" }), { secret: "s" });
+  add("payload a JSON array for decode_verify", "io.jwt.decode_verify", token({ alg: "HS256", key: "s", payload: "[1]" }), { secret: "s" });
+  add("payload a JSON number", "io.jwt.decode", token({ alg: "HS256", key: "s", payload: "42" }));
+  add("header not base64url", "io.jwt.decode", "!!!.e30.AAAA");
+  add("signature not base64url for decode_verify", "io.jwt.decode_verify", `${b64('{"alg":"HS256"}')}.${b64("{}")}.***`, { secret: "s" });
+  add("verify_hs256 with an empty signature", "io.jwt.verify_hs256", `${token({ alg: "HS256", key: "s" }).split(".").slice(0, 2).join(".")}.`, "s");
   add("header not JSON", "io.jwt.decode", token({ alg: "HS256", key: "s", header: "nope" }));
   add("duplicate payload keys keep the last", "io.jwt.decode", token({ alg: "HS256", key: "s", payload: '{"a":1,"a":2}' }));
   add("empty signature decodes", "io.jwt.decode", `${b64('{"alg":"HS256"}')}.${b64('{"a":1}')}.`);
