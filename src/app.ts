@@ -8,6 +8,7 @@ import { instrumentStore, Metrics } from "./observability/metrics.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import { PolicyRegistry } from "./policy/registry.js";
+import { createBundleSource } from "./policy/bundle-source.js";
 import { ShadowStats } from "./policy/shadow.js";
 import { AuditTrail } from "./audit/index.js";
 import { readFileSync } from "node:fs";
@@ -145,14 +146,18 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     },
   });
 
-  try {
-    await folder.load();
-  } catch (err) {
-    if (err instanceof TollgateError && err.code === "config_error") throw err;
-    // Fail closed but stay up: Check answers UNAVAILABLE and health says NOT_SERVING until a good edit lands.
-    folder.rejected(err);
+  const bundles = settings.bundleUrl || settings.bundleFile ? createBundleSource({ settings, registry: policy, hostBuiltins, logger }) : undefined;
+  if (bundles) await bundles.start();
+  else {
+    try {
+      await folder.load();
+    } catch (err) {
+      if (err instanceof TollgateError && err.code === "config_error") throw err;
+      // Fail closed but stay up: Check answers UNAVAILABLE and health says NOT_SERVING until a good edit lands.
+      folder.rejected(err);
+    }
+    if (settings.watch) await folder.watch();
   }
-  if (settings.watch) await folder.watch();
   if (candidateFolder) {
     await candidateFolder.load().catch((err: unknown) => void candidateFolder.rejected(err));
     if (settings.watch) await candidateFolder.watch();
@@ -173,7 +178,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     admin = settings.adminDisabled ? undefined : await startAdmin();
   } catch (err) {
     await server.drain(0);
-    await Promise.all([folder.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
+    await Promise.all([folder.close(), bundles?.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
     throw err;
   }
   server.setServing("", true);
@@ -196,6 +201,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
       await grpcTls?.close();
       await decisionLogs?.close();
       await folder.close();
+      await bundles?.close();
       await candidateFolder?.close();
       await ratelimitConfig?.close();
       await store.close();

@@ -48,7 +48,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
         security: {
           grpcTls: { enabled: tls !== undefined, clientCertRequired: settings.grpcTlsClientCaFile !== undefined, ...(tls ? { certificate: tls } : {}) },
           decisionLogMasking: true,
-          bundleSignatureVerification: false,
+          bundleSignatureVerification: settings.bundleVerificationKeyFile !== undefined && !settings.bundleSkipVerification,
           dryRun: settings.dryRun,
         },
       };

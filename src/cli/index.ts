@@ -3,6 +3,7 @@ import { TollgateError } from "../errors.js";
 import { registerEval } from "./eval.js";
 import { registerKeys } from "./keys.js";
 import { registerAudit } from "./audit.js";
+import { registerBundle } from "./bundle.js";
 import { registerPolicyAdmin } from "./policy-admin.js";
 import { registerReport } from "./report.js";
 import { registerServe } from "./serve.js";
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<void> {
   registerEval(program);
   registerKeys(program);
   registerPolicyAdmin(program);
+  registerBundle(program);
   registerAudit(program);
   registerReport(program);
   try {

@@ -30,6 +30,11 @@ export function registerServe(program: Command): void {
     .option("--http-tls-key <file>", "private key for --http-tls-cert")
     .option("--decision-log-url <url>", "OPA-compatible decision-log service (events POSTed to <url>/logs)")
     .option("--decision-log-token-file <file>", "bearer token for the decision-log service")
+    .option("--bundle-url <url>", "poll an OPA bundle server instead of reading --policies")
+    .option("--bundle-file <file>", "serve an OPA bundle file (watched) instead of --policies")
+    .option("--bundle-token-file <file>", "bearer token for the bundle server")
+    .option("--bundle-verification-key <file>", "require bundles signed for this public key (PEM) or HMAC secret")
+    .option("--bundle-state-dir <dir>", "keep the last activated bundle here, for restarts while the server is down")
     .option("--no-watch", "do not reload policies on change")
     .option("--no-policy-tests", "skip opa test before activating a policy")
     .action(async (flags: CliFlags) => {

@@ -25,6 +25,11 @@ export interface CliFlags {
   httpTlsKey?: string;
   decisionLogUrl?: string;
   decisionLogTokenFile?: string;
+  bundleUrl?: string;
+  bundleFile?: string;
+  bundleTokenFile?: string;
+  bundleVerificationKey?: string;
+  bundleStateDir?: string;
   watch?: boolean;
   policyTests?: boolean;
 }
@@ -49,6 +54,11 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     shadowSampleRate: flags.shadowSampleRate,
     adminTokenFile: flags.adminTokenFile,
     decisionLogUrl: flags.decisionLogUrl,
+    bundleUrl: flags.bundleUrl,
+    bundleFile: flags.bundleFile,
+    bundleTokenFile: flags.bundleTokenFile,
+    bundleVerificationKeyFile: flags.bundleVerificationKey,
+    bundleStateDir: flags.bundleStateDir,
     decisionLogTokenFile: flags.decisionLogTokenFile,
     adminDisabled: flags.admin === false ? true : undefined,
     grpcTlsCertFile: flags.grpcTlsCert,

@@ -68,11 +68,31 @@ export const settingsSchema = z
     /** OPA-compatible decision-log service: events are POSTed, gzipped, to <url>/logs. */
     decisionLogUrl: z.string().url().optional(),
     decisionLogTokenFile: z.string().min(1).optional(),
+    /** An OPA bundle server URL (polled) or a bundle file (watched) replaces the policies folder. */
+    bundleUrl: z.string().url().optional(),
+    bundleFile: z.string().min(1).optional(),
+    bundleTokenFile: z.string().min(1).optional(),
+    bundleCaFile: z.string().min(1).optional(),
+    /** Public key (PEM) or HMAC secret file; set it to require signed bundles. */
+    bundleVerificationKeyFile: z.string().min(1).optional(),
+    bundleSigningAlg: z.string().default("RS256"),
+    bundleKeyId: z.string().default("default"),
+    bundleScope: z.string().optional(),
+    /** Comma-separated file patterns left out of signature checks. */
+    bundleExcludeFiles: z.string().optional(),
+    bundleSkipVerification: z.coerce.boolean().default(false),
+    /** Where the last activated bundle is kept, so a restart while the server is down still serves it. */
+    bundleStateDir: z.string().min(1).optional(),
+    bundlePollMinSeconds: z.coerce.number().int().positive().default(60),
+    bundlePollMaxSeconds: z.coerce.number().int().positive().default(120),
+    bundleLongPollSeconds: z.coerce.number().int().positive().optional(),
   })
   .strict()
   .refine((s) => (s.grpcTlsCertFile === undefined) === (s.grpcTlsKeyFile === undefined), { message: "set both grpcTlsCertFile and grpcTlsKeyFile", path: ["grpcTlsCertFile"] })
   .refine((s) => s.grpcTlsClientCaFile === undefined || s.grpcTlsCertFile !== undefined, { message: "client certificates need grpcTlsCertFile and grpcTlsKeyFile", path: ["grpcTlsClientCaFile"] })
-  .refine((s) => (s.httpTlsCertFile === undefined) === (s.httpTlsKeyFile === undefined), { message: "set both httpTlsCertFile and httpTlsKeyFile", path: ["httpTlsCertFile"] });
+  .refine((s) => (s.httpTlsCertFile === undefined) === (s.httpTlsKeyFile === undefined), { message: "set both httpTlsCertFile and httpTlsKeyFile", path: ["httpTlsCertFile"] })
+  .refine((s) => !(s.bundleUrl && s.bundleFile), { message: "set bundleUrl or bundleFile, not both", path: ["bundleUrl"] })
+  .refine((s) => s.bundlePollMinSeconds <= s.bundlePollMaxSeconds, { message: "must not exceed bundlePollMaxSeconds", path: ["bundlePollMinSeconds"] });
 
 export type Settings = z.infer<typeof settingsSchema>;
 export type SettingsInput = z.input<typeof settingsSchema>;
@@ -109,6 +129,20 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_TLS_RELOAD_MS: "tlsReloadMs",
   TOLLGATE_DECISION_LOG_URL: "decisionLogUrl",
   TOLLGATE_DECISION_LOG_TOKEN_FILE: "decisionLogTokenFile",
+  TOLLGATE_BUNDLE_URL: "bundleUrl",
+  TOLLGATE_BUNDLE_FILE: "bundleFile",
+  TOLLGATE_BUNDLE_TOKEN_FILE: "bundleTokenFile",
+  TOLLGATE_BUNDLE_CA_FILE: "bundleCaFile",
+  TOLLGATE_BUNDLE_VERIFICATION_KEY_FILE: "bundleVerificationKeyFile",
+  TOLLGATE_BUNDLE_SIGNING_ALG: "bundleSigningAlg",
+  TOLLGATE_BUNDLE_KEY_ID: "bundleKeyId",
+  TOLLGATE_BUNDLE_SCOPE: "bundleScope",
+  TOLLGATE_BUNDLE_EXCLUDE_FILES: "bundleExcludeFiles",
+  TOLLGATE_BUNDLE_SKIP_VERIFICATION: "bundleSkipVerification",
+  TOLLGATE_BUNDLE_STATE_DIR: "bundleStateDir",
+  TOLLGATE_BUNDLE_POLL_MIN_SECONDS: "bundlePollMinSeconds",
+  TOLLGATE_BUNDLE_POLL_MAX_SECONDS: "bundlePollMaxSeconds",
+  TOLLGATE_BUNDLE_LONG_POLL_SECONDS: "bundleLongPollSeconds",
 };
 
 /** Env booleans are strings; z.coerce.boolean would read "false" as true. */
