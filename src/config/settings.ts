@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TollgateError } from "../errors.js";
+import { parseRedisUrl } from "../limits/redis/redis-url.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, "expected host:port");
 const bytes = z.coerce.number().int().positive();
@@ -25,7 +26,17 @@ export const settingsSchema = z
     logDecisionInput: z.coerce.boolean().default(false),
     watch: z.coerce.boolean().default(true),
     runPolicyTests: z.coerce.boolean().default(true),
-    redisUrl: z.string().url().optional(),
+    redisUrl: z
+      .string()
+      .refine((url) => {
+        try {
+          parseRedisUrl(url);
+          return true;
+        } catch {
+          return false;
+        }
+      }, "expected redis://host:port, rediss://host:port or redis+cluster://h1:p1,h2:p2")
+      .optional(),
     redisCommandTimeoutMs: z.coerce.number().int().positive().max(10_000).default(50),
     ratelimitConfig: z.string().optional(),
     ratelimitStopIncrementWhenOver: z.coerce.boolean().default(false),

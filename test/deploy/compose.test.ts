@@ -28,7 +28,7 @@ describe("docker-compose.yml", () => {
 
   it(".env.example declares exactly the variables the compose file reads", () => {
     const { names, unset } = interpolate(raw, envExample);
-    expect([...names].sort()).toEqual(["ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "TOLLGATE_LOG_LEVEL"]);
+    expect([...names].sort()).toEqual(["ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "TOLLGATE_ADMIN_TOKEN", "TOLLGATE_HTTP_ADDR", "TOLLGATE_LOG_LEVEL"]);
     expect(Object.keys(envExample).sort()).toEqual([...names].sort());
     expect([...unset]).toEqual([]);
   });
@@ -72,7 +72,8 @@ describe("docker-compose.yml", () => {
     expect(command.filter((_, i) => i % 2 === 1)).toEqual(["--policies", "--ratelimit-config", "--redis-url"]);
     expect(settings).toMatchObject({
       grpcAddr: "0.0.0.0:9191",
-      httpAddr: "0.0.0.0:8181",
+      // The admin API stays on the container's loopback until .env sets an address and a token.
+      httpAddr: "127.0.0.1:8181",
       policies: "/policies",
       ratelimitConfig: "/ratelimit",
       redisUrl: "redis://redis:6379",
