@@ -23,3 +23,10 @@ test_clean_text_passes if {
 test_anthropic_key_also_matches_generic_sk if {
 	hits("sk-ant-api03-abcdefghijklmnopqrstuvwxyz") == {"anthropic_api_key", "openai_api_key"}
 }
+
+test_precomputed_hits_are_used_as_given if {
+	h := guard.hits with input as {"llm": {"texts": ["AKIAIOSFODNN7EXAMPLE"], "guard_hits": []}}
+	count(h) == 0
+	h2 := guard.hits with input as {"llm": {"texts": [], "guard_hits": ["private_key"]}}
+	h2 == {"private_key"}
+}

@@ -15,7 +15,7 @@ import type { UsageTracker } from "./usage.js";
 import type { SecretResolver } from "./secrets.js";
 
 /** Adds derived fields to the input before evaluation (e.g. input.llm). Must not throw. */
-export type InputEnricher = (input: PolicyInput) => void;
+export type InputEnricher = (input: PolicyInput, engine: PolicyEngine) => void;
 
 /** Formats a denial tollgate makes itself (unreadable request) for the client; undefined keeps plain text. */
 export type DenialFormatter = (d: { path: string; host: string | undefined; status: number; message: string }) => { body: string; headers: Pair[] } | undefined;
@@ -116,7 +116,7 @@ export class Authorizer {
       const status = e instanceof InputTooLarge ? e.httpStatus : 400;
       return { decision: this.ownDenial(req, status, e.message), reason: e.code };
     }
-    for (const enrich of this.o.enrichers ?? []) enrich(input);
+    for (const enrich of this.o.enrichers ?? []) enrich(input, engine);
     keepInput(input);
 
     const endEval = this.o.metrics?.evalDuration.startTimer();

@@ -4,6 +4,8 @@ import { buildLlmInput, extractPromptTexts } from "./build-llm-input.js";
 import { llmErrorBody } from "./error-body.js";
 import { matchLlmRoute } from "./providers/registry.js";
 import type { LlmSettings } from "./types.js";
+import type { PolicyEngine } from "../policy/engine.js";
+import { guardHits } from "./guard.js";
 
 interface HttpAttrs {
   method?: string;
@@ -14,10 +16,11 @@ interface HttpAttrs {
 
 /**
  * Adds input.llm when the request is an LLM call: provider facts for the policy, plus
- * input.llm.texts, the prompt text a guard can match patterns against (bounded by the readers).
+ * input.llm.texts, the prompt text a guard can match patterns against (bounded by the readers),
+ * and input.llm.guard_hits when the revision's data holds prompt-guard patterns (see guard.ts).
  */
 export function llmEnricher(settings?: LlmSettings): InputEnricher {
-  return (input: PolicyInput) => {
+  return (input: PolicyInput, engine: PolicyEngine) => {
     const http = ((input.attributes["request"] as { http?: HttpAttrs } | undefined)?.http ?? {}) as HttpAttrs;
     const llm = buildLlmInput({
       method: http.method ?? "",
@@ -28,7 +31,10 @@ export function llmEnricher(settings?: LlmSettings): InputEnricher {
       ...(http.host ? { host: http.host } : {}),
       ...(settings ? { settings } : {}),
     });
-    if (llm) input.llm = { ...llm, texts: llm.error ? [] : extractPromptTexts(llm, input.parsed_body) };
+    if (!llm) return;
+    const texts = llm.error ? [] : extractPromptTexts(llm, input.parsed_body);
+    const hits = guardHits(engine, texts);
+    input.llm = { ...llm, texts, ...(hits ? { guard_hits: hits } : {}) };
   };
 }
 

@@ -1,6 +1,8 @@
 /** A loaded, ready policy revision. evaluate() is synchronous: it runs to completion on the event loop. */
 export interface PolicyEngine {
   readonly revision: string;
+  /** The revision's data document, as loaded into the policy. */
+  readonly data: unknown;
   /** Returns OPA's result set for the decision entrypoint: [{ result }] or [] when undefined. */
   evaluate(input: unknown): unknown;
   /** Evaluates data.system.log.mask for a decision-log event, when the policy defines it. */

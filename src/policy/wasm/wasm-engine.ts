@@ -16,6 +16,7 @@ function evalError(err: unknown): TollgateError {
 
 export class WasmPolicyEngine implements PolicyEngine {
   readonly revision: string;
+  readonly data: unknown;
   private readonly policy: LoadedPolicy;
   private readonly entrypoint: string;
   private readonly maskEntrypoint: string | undefined;
@@ -24,6 +25,7 @@ export class WasmPolicyEngine implements PolicyEngine {
 
   constructor(built: BuiltPolicy, host: HostBuiltins) {
     this.revision = built.revision;
+    this.data = built.data;
     this.entrypoint = built.entrypoint;
     this.maskEntrypoint = built.maskEntrypoint;
     this.dropEntrypoint = built.dropEntrypoint;
