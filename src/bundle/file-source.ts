@@ -1,8 +1,8 @@
-import { watch, type FSWatcher } from "chokidar";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { ReloadLoop } from "../watch/reload-loop.js";
 import { DEFAULT_BUNDLE_LIMITS, readBundleArchive, type BundleLimits } from "./read.js";
 import { manifestRevision, type BundleHandler, type BundleSourceStatus, type FetchedBundle } from "./source-types.js";
 
@@ -21,10 +21,7 @@ export interface FileBundleSourceOptions {
  */
 export class FileBundleSource {
   private readonly opts: FileBundleSourceOptions;
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private loading: Promise<void> | undefined;
-  private dirty = false;
+  private readonly loop: ReloadLoop;
   private accepted: { digest: string; revision: string } | undefined;
   private readonly state: Omit<BundleSourceStatus, "origin" | "revision" | "digest"> = {
     lastSuccessAt: undefined,
@@ -35,6 +32,15 @@ export class FileBundleSource {
 
   constructor(opts: FileBundleSourceOptions) {
     this.opts = { ...opts, file: path.resolve(opts.file) };
+    this.loop = new ReloadLoop({
+      path: this.opts.file,
+      run: () => this.load().catch((err: unknown) => this.logRejected(err)),
+      logger: opts.logger,
+      errorEvent: "bundle_watch_error",
+      debounceMs: opts.debounceMs ?? 100,
+      watchOptions: { awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } },
+      accept: (event) => event === "add" || event === "change",
+    });
   }
 
   status(): BundleSourceStatus {
@@ -72,31 +78,17 @@ export class FileBundleSource {
   }
 
   /** Reloads on every change of the file, debounced; loads never overlap. Resolves once the watcher is ready. */
-  async watch(): Promise<void> {
-    if (this.watcher) return;
-    this.watcher = watch(this.opts.file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
-    this.watcher.on("all", (event) => {
-      if (event === "add" || event === "change") this.schedule();
-    });
-    this.watcher.on("error", (err) => this.opts.logger.warn({ event: "bundle_watch_error", err }, "bundle file watcher error"));
-    const watcher = this.watcher;
-    await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  watch(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Waits for any reload in progress (tests use this to observe a reload deterministically). */
-  async settled(): Promise<void> {
-    while (this.timer || this.loading) {
-      if (this.loading) await this.loading;
-      else await new Promise((r) => setTimeout(r, 10));
-    }
+  settled(): Promise<void> {
+    return this.loop.settled();
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.watcher?.close();
-    this.watcher = undefined;
-    if (this.loading) await this.loading;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   private async read(): Promise<FetchedBundle> {
@@ -108,34 +100,11 @@ export class FileBundleSource {
     return { bytes, archive, revision: manifestRevision(archive), etag: "", origin: "file", location: this.opts.file };
   }
 
-  private schedule(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.reload();
-    }, this.opts.debounceMs ?? 100);
-  }
-
-  private reload(): void {
-    if (this.loading) {
-      this.dirty = true;
-      return;
-    }
-    this.loading = this.load()
-      .then(() => undefined)
-      .catch((err: unknown) => {
-        const e = TollgateError.from(err);
-        this.opts.logger.error(
-          { event: "bundle_rejected", file: this.opts.file, error: e.message, serving_revision: this.accepted?.revision },
-          "bundle file rejected; the current revision keeps serving",
-        );
-      })
-      .finally(() => {
-        this.loading = undefined;
-        if (this.dirty) {
-          this.dirty = false;
-          this.reload();
-        }
-      });
+  private logRejected(err: unknown): void {
+    const e = TollgateError.from(err);
+    this.opts.logger.error(
+      { event: "bundle_rejected", file: this.opts.file, error: e.message, serving_revision: this.accepted?.revision },
+      "bundle file rejected; the current revision keeps serving",
+    );
   }
 }

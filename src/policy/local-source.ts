@@ -1,4 +1,3 @@
-import { watch, type FSWatcher } from "chokidar";
 import path from "node:path";
 import type { Logger } from "../observability/logger.js";
 import { TollgateError } from "../errors.js";
@@ -6,6 +5,7 @@ import { buildPolicies } from "./build.js";
 import type { HostBuiltins } from "./engine.js";
 import type { PolicyRegistry, Revision } from "./registry.js";
 import { WasmPolicyEngine } from "./wasm/wasm-engine.js";
+import { ReloadLoop } from "../watch/reload-loop.js";
 
 export interface LocalPolicySourceOptions {
   dir: string;
@@ -25,16 +25,24 @@ export interface LocalPolicySourceOptions {
  * rebuild is logged with OPA's message and the registry keeps serving what it had.
  */
 export class LocalPolicySource {
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private building: Promise<void> | undefined;
-  private dirty = false;
+  private readonly loop: ReloadLoop;
   private readonly opts: LocalPolicySourceOptions;
   readonly source: string;
 
   constructor(opts: LocalPolicySourceOptions) {
     this.opts = opts;
     this.source = `dir:${path.resolve(opts.dir)}`;
+    this.loop = new ReloadLoop({
+      path: path.resolve(opts.dir),
+      run: () => this.load().catch((err: unknown) => void this.rejected(err)),
+      logger: opts.logger,
+      errorEvent: "policy_watch_error",
+      debounceMs: opts.debounceMs ?? 150,
+      watchOptions: {
+        ignored: (p) => path.basename(p).startsWith(".") || /~$|\.swp$/.test(p),
+        awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 },
+      },
+    });
   }
 
   /** Builds and hands over the folder's current content. Rejects, changing nothing, on any error. */
@@ -49,33 +57,17 @@ export class LocalPolicySource {
   }
 
   /** Reloads on every change under the folder, debounced; rebuilds never overlap. Resolves once the watcher is ready. */
-  async watch(): Promise<void> {
-    if (this.watcher) return;
-    const watcher = watch(path.resolve(this.opts.dir), {
-      ignoreInitial: true,
-      ignored: (p) => path.basename(p).startsWith(".") || /~$|\.swp$/.test(p),
-      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 },
-    });
-    this.watcher = watcher;
-    watcher.on("all", () => this.schedule());
-    watcher.on("error", (err) => this.opts.logger.warn({ event: "policy_watch_error", err }, "policy watcher error"));
-    await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  watch(): Promise<void> {
+    return this.loop.start();
   }
 
   /** Waits for any rebuild in progress (tests use this to observe a reload deterministically). */
-  async settled(): Promise<void> {
-    while (this.timer || this.building) {
-      if (this.building) await this.building;
-      else await new Promise((r) => setTimeout(r, 10));
-    }
+  settled(): Promise<void> {
+    return this.loop.settled();
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.watcher?.close();
-    this.watcher = undefined;
-    if (this.building) await this.building;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 
   /** Logs and records a failed build; the registry keeps its current revision. */
@@ -87,30 +79,5 @@ export class LocalPolicySource {
       "policy update rejected; last good revision keeps serving",
     );
     return e;
-  }
-
-  private schedule(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.rebuild();
-    }, this.opts.debounceMs ?? 150);
-  }
-
-  private rebuild(): void {
-    if (this.building) {
-      this.dirty = true;
-      return;
-    }
-    this.building = this.load()
-      .then(() => undefined)
-      .catch((err: unknown) => void this.rejected(err))
-      .finally(() => {
-        this.building = undefined;
-        if (this.dirty) {
-          this.dirty = false;
-          this.rebuild();
-        }
-      });
   }
 }

@@ -1,5 +1,5 @@
-import { watch, type FSWatcher } from "chokidar";
 import type { Logger } from "pino";
+import { ReloadLoop } from "../../watch/reload-loop.js";
 import { TollgateError } from "../../errors.js";
 import { loadConfigDir, type LoadDirOptions } from "./load.js";
 import type { RateLimitConfig } from "./types.js";
@@ -22,15 +22,21 @@ export class RateLimitConfigWatcher {
   private config: RateLimitConfig;
   private readonly options: ConfigWatcherOptions;
   private readonly listeners = new Set<(event: ReloadEvent) => void>();
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<ReloadEvent> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly loop: ReloadLoop;
+  private last: ReloadEvent | undefined;
 
   private constructor(options: ConfigWatcherOptions, initial: RateLimitConfig) {
     this.options = options;
     this.config = initial;
+    this.loop = new ReloadLoop({
+      path: options.dir,
+      run: async () => void (this.last = await this.loadOnce()),
+      logger: options.logger,
+      errorEvent: "ratelimit_config_watch_error",
+      debounceMs: options.debounceMs ?? 200,
+      // depth 1 sees Kubernetes ConfigMap swaps, which replace a "..data" directory symlink.
+      watchOptions: { depth: 1, persistent: true },
+    });
   }
 
   /** Loads the directory (throws TollgateError("config_error") when that fails), then watches it. */
@@ -38,7 +44,7 @@ export class RateLimitConfigWatcher {
     const initial = await loadConfigDir(options);
     const self = new RateLimitConfigWatcher(options, initial);
     self.logLoaded(initial);
-    await self.watchDir();
+    await self.loop.start();
     return self;
   }
 
@@ -53,27 +59,14 @@ export class RateLimitConfigWatcher {
   }
 
   /** Reloads now (also used by the watcher). Concurrent calls share one load, plus one more if files changed meanwhile. */
-  reload(): Promise<ReloadEvent> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.loadOnce().finally(() => {
-      this.running = undefined;
-      if (this.again && !this.closed) {
-        this.again = false;
-        void this.reload();
-      }
-    });
-    return this.running;
+  async reload(): Promise<ReloadEvent> {
+    await this.loop.trigger();
+    return this.last!;
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
     this.listeners.clear();
-    await this.watcher?.close();
-    this.watcher = undefined;
+    await this.loop.close();
   }
 
   private async loadOnce(): Promise<ReloadEvent> {
@@ -111,25 +104,5 @@ export class RateLimitConfigWatcher {
     for (const warning of config.warnings) {
       this.options.logger.warn({ event: "ratelimit_config_warning", warning }, "rate limit config warning");
     }
-  }
-
-  private async watchDir(): Promise<void> {
-    // depth 1 sees Kubernetes ConfigMap swaps, which replace a "..data" directory symlink.
-    const watcher = watch(this.options.dir, { ignoreInitial: true, depth: 1, persistent: true });
-    this.watcher = watcher;
-    watcher.on("all", () => this.schedule());
-    watcher.on("error", (err: unknown) => {
-      this.options.logger.error({ event: "ratelimit_config_watch_error", err: TollgateError.from(err).message }, "rate limit config watcher error");
-    });
-    await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.reload();
-    }, this.options.debounceMs ?? 200);
   }
 }
