@@ -98,7 +98,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     metrics,
     shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
     usage,
-    rateLimitHeaders: settings.rateLimitHeaders ? undefined : false,
+    rateLimitHeaders: settings.rateLimitHeaders ? settings.rateLimitHeaderNames : false,
     ...(decisionLogs
       ? {
           decisionLog: ({ decisionId, revision, input, result, handlerNs }) =>
@@ -114,7 +114,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     store,
     logger,
     stopIncrementWhenOver: settings.ratelimitStopIncrementWhenOver,
-    headers: { enabled: settings.rateLimitHeaders },
+    headers: { enabled: settings.rateLimitHeaders, names: settings.rateLimitHeaderNames },
   });
   const grpcTls =
     settings.grpcTlsCertFile && settings.grpcTlsKeyFile

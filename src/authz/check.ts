@@ -9,7 +9,8 @@ import type { PolicyEngine } from "../policy/engine.js";
 import { diffDecisions, type ShadowStats } from "../policy/shadow.js";
 import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
-import { applyPolicyLimits, type HeaderNames } from "./limits.js";
+import { applyPolicyLimits } from "./limits.js";
+import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../ratelimit/headers.js";
 import { denial, toCheckResponse } from "./response.js";
 import type { UsageTracker } from "./usage.js";
 import type { SecretResolver } from "./secrets.js";
@@ -33,6 +34,7 @@ export interface AuthorizerOptions {
   enrichers?: InputEnricher[];
   denialFormatter?: DenialFormatter;
   metrics?: Metrics;
+  /** Names of the RateLimit-* and Retry-After headers; false sends only Retry-After on a 429. */
   rateLimitHeaders?: HeaderNames | false;
   /** A candidate revision evaluated on live traffic beside the active one; it never affects the answer. */
   shadow?: { candidate: () => PolicyEngine | undefined; sampleRate: number; stats: ShadowStats };
@@ -145,7 +147,8 @@ export class Authorizer {
       extraMetadata["limits"] = verdict.usage;
       const tenant = decision.dynamicMetadata?.["tenant"];
       if (typeof tenant === "string" && this.o.usage) this.o.usage.record(tenant, decision.limits, verdict);
-      const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === "retry-after") : verdict.headers;
+      const retryAfter = (this.o.rateLimitHeaders || DEFAULT_HEADER_NAMES).retryAfter;
+      const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === retryAfter) : verdict.headers;
       if (verdict.result === "over") this.o.metrics?.overLimit.inc({ domain: "policy" });
       if (verdict.result === "unavailable") this.o.metrics?.failureModeUsed.inc({ mode: "deny" });
       if (verdict.failedOpen) this.o.metrics?.failureModeUsed.inc({ mode: "allow" });

@@ -2,6 +2,7 @@ import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { MAX_UNITS, MAX_WINDOW_SECONDS } from "../limits/keys.js";
 import type { LimitOutcome, LimitStore } from "../limits/types.js";
+import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../ratelimit/headers.js";
 import type { Pair, PolicyLimit } from "./decision.js";
 
 export interface LimitVerdict {
@@ -15,13 +16,6 @@ export interface LimitVerdict {
   usage: Record<string, { limit: number; remaining: number; reset_seconds: number; over: boolean }>;
 }
 
-export interface HeaderNames {
-  limit: string;
-  remaining: string;
-  reset: string;
-}
-
-export const DEFAULT_HEADER_NAMES: HeaderNames = { limit: "ratelimit-limit", remaining: "ratelimit-remaining", reset: "ratelimit-reset" };
 
 /**
  * The hash tag of every policy counter. A counter's identity must not depend on the other limits
@@ -103,7 +97,7 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     headers.push([names.limit, String(binding.limit.limit)], [names.remaining, String(binding.outcome.remaining)], [names.reset, String(reset)]);
     if (over) {
       retryAfterSeconds = Math.max(1, reset);
-      headers.push(["retry-after", String(retryAfterSeconds)]);
+      headers.push([names.retryAfter, String(retryAfterSeconds)]);
     }
   }
   return { result: over ? "over" : "ok", failedOpen: false, headers, retryAfterSeconds, usage };

@@ -41,6 +41,16 @@ export const settingsSchema = z
     ratelimitConfig: z.string().optional(),
     ratelimitStopIncrementWhenOver: z.coerce.boolean().default(false),
     rateLimitHeaders: z.coerce.boolean().default(true),
+    /** Header names for rate-limit answers (ShouldRateLimit and policy limits). */
+    rateLimitHeaderNames: z
+      .object({
+        limit: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-limit"),
+        remaining: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-remaining"),
+        reset: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-reset"),
+        retryAfter: z.string().regex(/^[A-Za-z0-9-]+$/).default("retry-after"),
+      })
+      .strict()
+      .default({ limit: "ratelimit-limit", remaining: "ratelimit-remaining", reset: "ratelimit-reset", retryAfter: "retry-after" }),
     limits: z
       .object({
         maxMessageBytes: bytes.default(4 * 1024 * 1024),

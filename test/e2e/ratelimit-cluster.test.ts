@@ -124,10 +124,10 @@ describe("a real tollgate app on the cluster (gRPC ShouldRateLimit and Check)", 
     expect(reset).toBeLessThanOrEqual(MINUTE);
     expect(over.statuses[0]?.currentLimit).toEqual({ name: "", requestsPerUnit: 3, unit: Unit.MINUTE });
     expect(over.responseHeadersToAdd.map((h) => [h.key, h.value])).toEqual([
-      ["RateLimit-Limit", "3"],
-      ["RateLimit-Remaining", "0"],
-      ["RateLimit-Reset", String(reset)],
-      ["Retry-After", String(reset)],
+      ["ratelimit-limit", "3"],
+      ["ratelimit-remaining", "0"],
+      ["ratelimit-reset", String(reset)],
+      ["retry-after", String(reset)],
     ]);
   });
 
