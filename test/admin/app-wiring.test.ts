@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { credentials } from "@grpc/grpc-js";
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthorizationClient, type CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth.js";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
@@ -86,7 +86,7 @@ describe("gRPC mTLS on the real app", () => {
     const creds = credentials.createSsl(f.read(ca.cert), pair ? f.read(pair.key) : null, pair ? f.read(pair.cert) : null);
     const c = new AuthorizationClient(`localhost:${t.app.grpcPort}`, creds, { "grpc.use_local_subchannel_pool": 1 });
     return new Promise((resolve) =>
-      c.check(checkRequest({}), { deadline: Date.now() + 5000 }, (err, res) => {
+      c.check(checkRequest({}), new Metadata(), { deadline: Date.now() + 5000 }, (err, res) => {
         c.close();
         resolve(err ? err.code : res!);
       }),
