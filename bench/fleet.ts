@@ -33,6 +33,7 @@ export interface Fleet {
 export const ROW_LABELS: Record<RowId, string> = {
   ceiling: "ceiling: no-op grpc-js Check (same ts-proto codec)",
   "tollgate-check": "tollgate Check, shipped policy + Redis limits",
+  "tollgate-check-shadow": "tollgate Check, shipped policy + Redis limits + the same policy as shadow candidate",
   "tollgate-check-starter": "tollgate Check, compare policy",
   "opa-check": "opa-envoy-plugin Check, compare policy",
   "tollgate-rls": "tollgate ShouldRateLimit, 3 descriptors",
@@ -95,6 +96,10 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
       const t = track(await startTollgate({ ...server, name: "tollgate", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}) }));
       if (want.has("tollgate-check")) add("tollgate-check", t, CHECK_CALL, data.llm);
       if (want.has("tollgate-rls")) add("tollgate-rls", t, RLS_CALL, data.rls);
+    }
+    if (want.has("tollgate-check-shadow")) {
+      const shadow = { ...server, name: "tollgate-shadow", policies, candidatePolicies: policies, redisUrl: redis.url, env: BENCH_SECRETS };
+      add("tollgate-check-shadow", track(await startTollgate(shadow)), CHECK_CALL, data.llm);
     }
     if (want.has("tollgate-check-starter")) {
       add("tollgate-check-starter", track(await startTollgate({ ...server, name: "tollgate-compare", policies: comparePolicies, redisUrl: redis.url, env: BENCH_SECRETS })), CHECK_CALL, data.compare);

@@ -21,6 +21,7 @@ const PAIRS: Pair[] = [
   { name: "tollgate Check ÷ opa-envoy-plugin (compare policy: same Rego, data, payloads)", numerator: "tollgate-check-starter", denominator: "opa-check", goal: 1.5 },
   { name: "tollgate ShouldRateLimit ÷ envoyproxy/ratelimit (same Redis, same YAML)", numerator: "tollgate-rls", denominator: "ratelimit-rls", goal: 1.2 },
   { name: "tollgate Check (compare policy) ÷ ceiling", numerator: "tollgate-check-starter", denominator: "ceiling" },
+  { name: "tollgate Check with a shadow candidate ÷ without (the cost of shadowing)", numerator: "tollgate-check-shadow", denominator: "tollgate-check" },
 ];
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);

@@ -62,6 +62,8 @@ export interface TollgateOptions extends Common {
   policies: string;
   redisUrl: string;
   ratelimitConfig?: string;
+  /** Evaluate this folder as a shadow candidate on every request. */
+  candidatePolicies?: string;
   /** Write a V8 CPU profile into this folder when the process exits. */
   cpuProfDir?: string;
   env?: NodeJS.ProcessEnv;
@@ -76,6 +78,7 @@ export async function startTollgate(o: TollgateOptions): Promise<Target> {
     "--grpc-addr", addr, "--http-addr", httpAddr, "--policies", o.policies, "--redis-url", o.redisUrl,
     "--log-level", "warn", "--no-watch",
     ...(o.ratelimitConfig ? ["--ratelimit-config", o.ratelimitConfig] : []),
+    ...(o.candidatePolicies ? ["--candidate-policies", o.candidatePolicies] : []),
   ];
   const r = startPinned({ name: o.name, cpu: o.cpu, cmd: process.execPath, args, env: { ...process.env, ...o.env }, cwd: ROOT, logFile: path.join(o.workDir, `${o.name}.log`) });
   return { ...r, addr, adminAddr: httpAddr };
