@@ -1,29 +1,29 @@
+import { readFileSync } from "node:fs";
+import { appAdminContext } from "./admin/app-context.js";
+import { AdminServer } from "./admin/server.js";
+import { AuditTrail } from "./audit/index.js";
 import { Authorizer } from "./authz/check.js";
 import { SecretResolver } from "./authz/secrets.js";
+import { UsageTracker } from "./authz/usage.js";
 import type { Settings } from "./config/settings.js";
+import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { TollgateError } from "./errors.js";
+import { createLimitStore } from "./limits/create-store.js";
 import type { LimitStore } from "./limits/types.js";
+import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { instrumentStore, Metrics } from "./observability/metrics.js";
+import { createBundleSource } from "./policy/bundle-source.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import { PolicyRegistry } from "./policy/registry.js";
-import { createBundleSource } from "./policy/bundle-source.js";
 import { ShadowStats } from "./policy/shadow.js";
-import { AuditTrail } from "./audit/index.js";
-import { readFileSync } from "node:fs";
-import { AdminServer } from "./admin/server.js";
-import { appAdminContext } from "./admin/app-context.js";
-import { UsageTracker } from "./authz/usage.js";
-import { createGrpcTls } from "./server/tls.js";
-import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
-import { createLimitStore } from "./limits/create-store.js";
-import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 import { loadConfigFromSources } from "./ratelimit/config/load.js";
 import { RateLimitConfigWatcher } from "./ratelimit/config/watch.js";
 import { RateLimitService } from "./ratelimit/service.js";
 import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
+import { createGrpcTls } from "./server/tls.js";
 
 export interface App {
   grpcPort: number;
@@ -164,15 +164,16 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   }
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
-  const startAdmin = () => AdminServer.start({
-        addr: settings.httpAddr,
-        token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
-        ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
-        context: appAdminContext({ settings, policy, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
-        registry: metrics.registry,
-        logger,
-        auditFile: settings.auditFile,
-      });
+  const startAdmin = () =>
+    AdminServer.start({
+      addr: settings.httpAddr,
+      token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
+      ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
+      context: appAdminContext({ settings, policy, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
+      registry: metrics.registry,
+      logger,
+      auditFile: settings.auditFile,
+    });
   let admin: AdminServer | undefined;
   try {
     admin = settings.adminDisabled ? undefined : await startAdmin();
