@@ -92,7 +92,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     onDecisionError: settings.onDecisionError,
     logDecisionInput: settings.logDecisionInput,
     store,
-    secrets: new SecretResolver(),
+    secrets: new SecretResolver({ secretsDir: settings.secretsDir }),
     enrichers: [llmEnricher()],
     denialFormatter: llmDenialBody(),
     metrics,

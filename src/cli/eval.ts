@@ -44,7 +44,7 @@ export function registerEval(program: Command): void {
         onDecisionError: "error",
         logDecisionInput: false,
         store: new MemoryLimitStore({}),
-        secrets: new SecretResolver(),
+        secrets: new SecretResolver({ secretsDir: settings.secretsDir }),
         enrichers: [llmEnricher()],
       });
       const response = await authorizer.check(request);

@@ -70,6 +70,8 @@ export const settingsSchema = z
     shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
     /** Append-only, hash-chained record of every policy activation, rejection, rollback and promotion. */
     auditFile: z.string().min(1).optional(),
+    /** The only folder ${file:...} secret references in a policy may read from. */
+    secretsDir: z.string().min(1).default("/run/secrets"),
     /** A candidate policies folder evaluated beside the active one on live traffic (shadow mode). */
     candidatePolicies: z.string().min(1).optional(),
     /** Share of requests the candidate also evaluates, 0..1. */
@@ -137,6 +139,7 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
   TOLLGATE_AUDIT_FILE: "auditFile",
+  TOLLGATE_SECRETS_DIR: "secretsDir",
   TOLLGATE_CANDIDATE_POLICIES: "candidatePolicies",
   TOLLGATE_SHADOW_SAMPLE_RATE: "shadowSampleRate",
   TOLLGATE_ADMIN_TOKEN: "adminToken",
