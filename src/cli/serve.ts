@@ -53,6 +53,8 @@ export function registerServe(program: Command): void {
           },
         );
       };
+      // A stray rejection is a bug to log, not a reason to drop every in-flight call.
+      process.on("unhandledRejection", (reason) => app.logger.error({ event: "unhandled_rejection", err: reason }, "unhandled promise rejection"));
       process.on("SIGTERM", () => stop("SIGTERM"));
       process.on("SIGINT", () => stop("SIGINT"));
     });
