@@ -48,7 +48,7 @@ export interface AppDeps {
 /** Composition root: settings → dependencies → start. close() drains and releases everything. */
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
-  const metrics = deps.metrics ?? new Metrics();
+  const metrics = deps.metrics ?? new Metrics({ tenantLabels: settings.metricsTenantLabels });
   const rawStore = createLimitStore(settings, logger);
   const store = instrumentStore(rawStore, metrics);
   const policy = new PolicyRegistry({
@@ -114,6 +114,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     store,
     logger,
     stopIncrementWhenOver: settings.ratelimitStopIncrementWhenOver,
+    onFailureMode: (mode) => metrics.failureModeUsed.inc({ mode }),
     headers: { enabled: settings.rateLimitHeaders, names: settings.rateLimitHeaderNames },
   });
   const grpcTls =

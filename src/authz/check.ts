@@ -79,6 +79,8 @@ export class Authorizer {
       event.allowed = decision.allowed;
       event.status = decision.allowed ? 200 : decision.httpStatus;
       if (outcome.reason) event.reason = outcome.reason;
+      const tenant = decision.dynamicMetadata?.["tenant"];
+      if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, decision.allowed ? "allow" : "deny");
       if (!decision.allowed && this.o.dryRun) {
         event.dry_run = true;
         decision = { ...denial(200, ""), allowed: true };

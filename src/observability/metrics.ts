@@ -3,6 +3,7 @@ import type { LimitStore } from "../limits/types.js";
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const REASON = /^[a-z][a-z0-9_]{0,63}$/;
+const MAX_TENANT_LABELS = 100;
 
 /** A deny reason safe to use as a label: a short snake_case word, else "policy". */
 export function reasonLabel(reason: unknown): string {
@@ -26,11 +27,17 @@ export class Metrics {
   readonly policyInfo = new Gauge({ name: "tollgate_policy_info", help: "The active policy revision (value 1)", labelNames: ["revision"], registers: [this.registry] });
   readonly activations = new Counter({ name: "tollgate_policy_activations_total", help: "Policy revisions activated or rejected", labelNames: ["result"], registers: [this.registry] });
   readonly shadowDisagreements = new Counter({ name: "tollgate_shadow_disagreements_total", help: "Candidate policy answers that differ from the active one", labelNames: ["kind"], registers: [this.registry] });
+  /** Checks per tenant; registered only when the operator turns tenant labels on. */
+  readonly tenantChecks: Counter | undefined;
+  private readonly tenantsSeen = new Set<string>();
   /** Set by the app: reads the active policy's WASM memory size at scrape time. */
   wasmMemorySource: () => number | undefined = () => undefined;
   readonly wasmMemory: Gauge;
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  constructor(opts: { defaultMetrics?: boolean; tenantLabels?: boolean } = {}) {
+    this.tenantChecks = opts.tenantLabels
+      ? new Counter({ name: "tollgate_tenant_checks_total", help: `Checks by tenant (the first ${MAX_TENANT_LABELS} tenants seen; the rest count as "other")`, labelNames: ["tenant", "result"], registers: [this.registry] })
+      : undefined;
     const source = () => this.wasmMemorySource();
     this.wasmMemory = new Gauge({
       name: "tollgate_wasm_memory_bytes",
@@ -42,6 +49,13 @@ export class Metrics {
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "tollgate_" });
+  }
+
+  /** Counts a Check for its tenant, keeping the label set bounded. */
+  tenantCheck(tenant: string, result: string): void {
+    if (!this.tenantChecks) return;
+    if (!this.tenantsSeen.has(tenant) && this.tenantsSeen.size < MAX_TENANT_LABELS) this.tenantsSeen.add(tenant);
+    this.tenantChecks.inc({ tenant: this.tenantsSeen.has(tenant) ? tenant : "other", result });
   }
 
   policyActivated(revision: string): void {

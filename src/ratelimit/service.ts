@@ -5,7 +5,7 @@ import {
   type RateLimitResponse,
   type RateLimitResponse_DescriptorStatus,
 } from "../gen/envoy/service/ratelimit/v3/rls.js";
-import { systemClock, type Clock, type LimitOutcome, type LimitStore } from "../limits/types.js";
+import { systemClock, type Clock, type FailureMode, type LimitOutcome, type LimitStore } from "../limits/types.js";
 import { planApply } from "./apply-plan.js";
 import type { RateLimitConfig } from "./config/types.js";
 import { DEFAULT_HEADER_NAMES, rateLimitHeaders, type HeaderNames } from "./headers.js";
@@ -21,6 +21,8 @@ export interface RateLimitServiceOptions {
   store: LimitStore;
   logger: Logger;
   clock?: Clock;
+  /** Called for each descriptor answered by its failure_mode because the store was unavailable. */
+  onFailureMode?: (mode: FailureMode) => void;
   /** ratelimit's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT. Default false. */
   stopIncrementWhenOver?: boolean;
   /** ratelimit's global SHADOW_MODE: an OVER_LIMIT overall code is answered as OK. Default false. */
@@ -167,6 +169,7 @@ export class RateLimitService {
         const deny = limit.failureMode === "deny";
         if (deny) this.stats.failClosed += 1;
         else this.stats.failOpen += 1;
+        this.opts.onFailureMode?.(limit.failureMode);
         s = status(deny ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK, current, 0);
       } else {
         counted[i] = true;

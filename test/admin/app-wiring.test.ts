@@ -104,3 +104,48 @@ describe("gRPC mTLS on the real app", () => {
     expect(await check(who ? stranger : undefined)).toBe(14);
   });
 });
+
+describe("tenant-labelled metrics (metricsTenantLabels)", () => {
+  it("counts Checks per tenant from dynamic_metadata.tenant, only when turned on", async () => {
+    const policy = 'package envoy.authz\n\nallow := {"allowed": input.parsed_path[0] != "no", "dynamic_metadata": {"tenant": input.parsed_path[1]}}\n';
+    const on = await startTestApp({ "p.rego": policy }, { metricsTenantLabels: true });
+    const off = await startTestApp({ "p.rego": policy });
+    try {
+      for (const p of ["/yes/acme", "/yes/acme", "/no/acme", "/yes/globex"]) {
+        await on.check(checkRequest({ path: p }));
+        await off.check(checkRequest({ path: p }));
+      }
+      const text = await on.app.metrics.registry.metrics();
+      expect(text).toContain('tollgate_tenant_checks_total{tenant="acme",result="allow"} 2');
+      expect(text).toContain('tollgate_tenant_checks_total{tenant="acme",result="deny"} 1');
+      expect(text).toContain('tollgate_tenant_checks_total{tenant="globex",result="allow"} 1');
+      expect(await off.app.metrics.registry.metrics()).not.toContain("tollgate_tenant_checks_total");
+    } finally {
+      await on.close();
+      await off.close();
+    }
+  });
+});
+
+describe("limit store outage in metrics", () => {
+  it("each descriptor answered by its failure_mode is counted by mode", async () => {
+    const { RateLimitServiceClient, RateLimitRequest } = await import("../../src/gen/envoy/service/ratelimit/v3/rls.js");
+    const { writeFileSync: write, mkdtempSync: mk } = await import("node:fs");
+    const cfg = mk(path.join(os.tmpdir(), "tg-rl-"));
+    write(path.join(cfg, "c.yaml"), "domain: d\ndescriptors:\n  - key: open\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n  - key: closed\n    rate_limit: { unit: minute, requests_per_unit: 5, failure_mode: deny }\n");
+    // Port 1 on loopback: nothing listens, so every store call fails fast.
+    const t = await startTestApp({ "p.rego": "package envoy.authz\n\nallow := true\n" }, { redisUrl: "redis://127.0.0.1:1", ratelimitConfig: cfg });
+    const c = new RateLimitServiceClient(`127.0.0.1:${t.app.grpcPort}`, credentials.createInsecure());
+    try {
+      const req = RateLimitRequest.fromJSON({ domain: "d", descriptors: [{ entries: [{ key: "open", value: "x" }] }, { entries: [{ key: "closed", value: "y" }] }] });
+      const res = await new Promise<{ overallCode: number }>((resolve, reject) => c.shouldRateLimit(req, (err, r) => (err ? reject(err) : resolve(r!))));
+      expect(res.overallCode).toBe(2);
+      const text = await t.app.metrics.registry.metrics();
+      expect(text).toContain('tollgate_limit_failure_mode_total{mode="allow"} 1');
+      expect(text).toContain('tollgate_limit_failure_mode_total{mode="deny"} 1');
+    } finally {
+      c.close();
+      await t.close();
+    }
+  });
+});
