@@ -29,7 +29,13 @@ function firstError(truncated: boolean, body: unknown, issues: readonly string[]
   return issue === undefined ? undefined : { code: "schema_mismatch", message: issue };
 }
 
-function fromMatch(match: RouteMatch, options: BuildLlmInputOptions): LlmInput {
+/** An LLM request's facts, and the prompt text its body holds (read in the same pass). */
+export interface LlmRequest {
+  llm: LlmInput;
+  texts: string[];
+}
+
+function fromMatch(match: RouteMatch, options: BuildLlmInputOptions): LlmRequest {
   const { spec, route, params } = match;
   const shape = route.body;
   const pathModel = params.model ?? params.deployment ?? null;
@@ -47,6 +53,7 @@ function fromMatch(match: RouteMatch, options: BuildLlmInputOptions): LlmInput {
   };
   const body = options.body;
   let issues: readonly string[] = [];
+  let texts: string[] = [];
   if (isObject(body)) {
     const facts = readBody(body, shape);
     base.model = facts.model ?? pathModel;
@@ -57,9 +64,10 @@ function fromMatch(match: RouteMatch, options: BuildLlmInputOptions): LlmInput {
     base.has_tools = facts.sink.hasTools;
     base.has_images = facts.sink.hasImages;
     issues = facts.sink.issues;
+    texts = facts.sink.texts;
   }
   const error = firstError(base.truncated, body, issues);
-  return error ? { ...base, error } : base;
+  return error ? { llm: { ...base, error }, texts: [] } : { llm: base, texts };
 }
 
 function hostOf(options: BuildLlmInputOptions): string | undefined {
@@ -73,6 +81,14 @@ function hostOf(options: BuildLlmInputOptions): string | undefined {
  * throws: a body that does not fit the provider's schema yields `error` instead.
  */
 export function buildLlmInput(options: BuildLlmInputOptions): LlmInput | undefined {
+  return readLlmRequest(options)?.llm;
+}
+
+/**
+ * buildLlmInput plus the body's prompt text, from one read of the body with the matched route's
+ * schema; the texts are [] when the body has an error.
+ */
+export function readLlmRequest(options: BuildLlmInputOptions): LlmRequest | undefined {
   if (typeof options.method !== "string" || options.method.toUpperCase() !== "POST") return undefined;
   if (typeof options.path !== "string") return undefined;
   let match: RouteMatch | undefined;
@@ -87,7 +103,7 @@ export function buildLlmInput(options: BuildLlmInputOptions): LlmInput | undefin
   } catch (err: unknown) {
     // Only pathological input (e.g. nesting deep enough to exhaust the stack) gets here.
     const message = err instanceof Error ? err.message : String(err);
-    return {
+    const llm: LlmInput = {
       provider: match.spec.id,
       operation: match.route.operation,
       model: null,
@@ -100,6 +116,7 @@ export function buildLlmInput(options: BuildLlmInputOptions): LlmInput | undefin
       truncated: options.truncated === true,
       error: { code: "schema_mismatch", message: `request body could not be read: ${message}` },
     };
+    return { llm, texts: [] };
   }
 }
 

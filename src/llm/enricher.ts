@@ -1,6 +1,6 @@
 import type { DenialFormatter, InputEnricher } from "../authz/check.js";
 import type { PolicyInput } from "../authz/input.js";
-import { buildLlmInput, extractPromptTexts } from "./build-llm-input.js";
+import { readLlmRequest } from "./build-llm-input.js";
 import { llmErrorBody } from "./error-body.js";
 import { matchLlmRoute } from "./providers/registry.js";
 import type { LlmSettings } from "./types.js";
@@ -22,7 +22,7 @@ interface HttpAttrs {
 export function llmEnricher(settings?: LlmSettings): InputEnricher {
   return (input: PolicyInput, engine: PolicyEngine) => {
     const http = ((input.attributes["request"] as { http?: HttpAttrs } | undefined)?.http ?? {}) as HttpAttrs;
-    const llm = buildLlmInput({
+    const request = readLlmRequest({
       method: http.method ?? "",
       path: http.path ?? "",
       headers: http.headers ?? {},
@@ -31,8 +31,8 @@ export function llmEnricher(settings?: LlmSettings): InputEnricher {
       ...(http.host ? { host: http.host } : {}),
       ...(settings ? { settings } : {}),
     });
-    if (!llm) return;
-    const texts = llm.error ? [] : extractPromptTexts(llm, input.parsed_body);
+    if (!request) return;
+    const { llm, texts } = request;
     const hits = guardHits(engine, texts);
     input.llm = { ...llm, texts, ...(hits ? { guard_hits: hits } : {}) };
   };

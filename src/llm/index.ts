@@ -9,7 +9,7 @@
  * Ollama's /v1, vLLM, …) on an unknown host report as `openai`; name them with a host or prefix
  * setting.
  */
-export { buildLlmInput, extractPromptTexts, type BuildLlmInputOptions } from "./build-llm-input.js";
+export { buildLlmInput, extractPromptTexts, readLlmRequest, type BuildLlmInputOptions, type LlmRequest } from "./build-llm-input.js";
 export {
   CLIENT_KEY_HEADER_NAMES,
   CLIENT_KEY_QUERY_PARAMS,

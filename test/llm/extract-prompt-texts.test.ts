@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildLlmInput, extractPromptTexts, type ProviderId } from "../../src/llm/index.js";
+import { buildLlmInput, extractPromptTexts, readLlmRequest, type ProviderId } from "../../src/llm/index.js";
 
 describe("extractPromptTexts gives the text a prompt guard should scan", () => {
   const cases: [string, ProviderId, unknown, string[]][] = [
@@ -52,5 +52,18 @@ describe("extractPromptTexts gives the text a prompt guard should scan", () => {
     const llm = buildLlmInput({ method: "POST", path: "/v1/embeddings", headers: {}, body, truncated: false });
     if (!llm) throw new Error("not recognised");
     expect(extractPromptTexts(llm, body)).toEqual(["a", "b"]);
+  });
+
+  it.each([
+    ["/v1/chat/completions", { model: "m", messages: [{ role: "system", content: "sys" }, { role: "user", content: "hi" }] }, ["sys", "hi"]],
+    ["/v1/messages", { model: "c", max_tokens: 5, system: "s", messages: [{ role: "user", content: [{ type: "text", text: "t" }] }] }, ["s", "t"]],
+    ["/api/generate", { model: "l", system: "s", prompt: "p" }, ["s", "p"]],
+    // The matched route's schema, not the first route of the same operation: legacy embeddings read `prompt`.
+    ["/api/embeddings", { model: "l", prompt: "embed me" }, ["embed me"]],
+    ["/v1/chat/completions", { model: "m", messages: "not a list" }, []],
+  ])("readLlmRequest %s – the facts and the prompt text from one read of the body", (p, body, texts) => {
+    const request = readLlmRequest({ method: "POST", path: p, headers: {}, body, truncated: false });
+    expect(request?.texts).toEqual(texts);
+    expect(request?.llm).toEqual(buildLlmInput({ method: "POST", path: p, headers: {}, body, truncated: false }));
   });
 });
