@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthorizationClient, type CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth.js";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
 import { runCli, runCliAsync } from "../support/cli.js";
+import { waitFor } from "../support/wait.js";
 import { CertFactory } from "../tls/certs.js";
 
 const TOKEN = "test-admin-token-0123456789";
@@ -46,11 +47,7 @@ describe("admin API on the real app", () => {
   it("tollgate rollback – the CLI rolls the running server back, audited with the operator", async () => {
     const first = t.app.policy.current()!.revision;
     writeFileSync(path.join(dir, "p.rego"), versioned("two"));
-    const until = Date.now() + 15_000;
-    while (t.app.policy.current()!.revision === first) {
-      if (Date.now() > until) throw new Error("no reload");
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitFor(() => t.app.policy.current()!.revision !== first, 15_000, "the reload");
     const r = await runCliAsync(["rollback", "--admin-url", url, "--operator", "carol"], { TOLLGATE_ADMIN_TOKEN: TOKEN });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ action: "rollback", operator: "carol", revision: first });

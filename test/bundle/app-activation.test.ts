@@ -2,18 +2,11 @@ import { readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { AuditTrail } from "../../src/audit/index.js";
 import { checkRequest, startTestApp, type TestApp } from "../support/app.js";
+import { waitFor } from "../support/wait.js";
 import { BundleServer } from "./support/bundle-server.js";
 import { opaBuild, rsaKeys, tempDir, writeTree } from "./support/opa.js";
 
 const policy = (v: string) => ({ "envoy/authz.rego": `package envoy.authz\n\nallow := {"allowed": true, "headers": {"x-version": "${v}"}}\n` });
-
-async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function version(t: TestApp): Promise<string | undefined> {
   const res = await t.check(checkRequest({}));
@@ -61,10 +54,10 @@ describe("signed bundles from a bundle server, through the running app", () => {
     });
     for (const r of ["r2", "r3"]) {
       server.publish(opaBuild(writeTree(policy(r.replace("r", "v"))), { revision: r, signingKey: good.privateFile }), `"${r}"`);
-      await waitFor(() => app.app.policy.activeRevision()?.revision === r);
+      await waitFor(() => app.app.policy.activeRevision()?.revision === r, 15_000);
     }
     server.publish(opaBuild(writeTree(policy("evil")), { revision: "r4", signingKey: evil.privateFile }), '"r4"');
-    await waitFor(() => AuditTrail.open(audit).read().some((r) => r.action === "rejection"));
+    await waitFor(() => AuditTrail.open(audit).read().some((r) => r.action === "rejection"), 15_000);
     running = false;
     await Promise.all(load);
 
@@ -84,7 +77,7 @@ describe("signed bundles from a bundle server, through the running app", () => {
     const settings = { bundleUrl: server.url, bundleStateDir: state, bundlePollMinSeconds: 1, bundlePollMaxSeconds: 1 };
     t = await startTestApp("policies", settings);
     expect(await version(t)).toBe("kept");
-    await waitFor(() => readdirSync(state, { recursive: true }).length > 0);
+    await waitFor(() => readdirSync(state, { recursive: true }).length > 0, 15_000);
     await t.close();
     await server.down();
 

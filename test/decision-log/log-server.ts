@@ -1,6 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
+import { waitFor as sharedWaitFor } from "../support/wait.js";
 
 export interface Received {
   at: number;
@@ -71,10 +72,5 @@ export async function deadPort(): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Waits 5 s at most, polling every 5 ms (the sink's timings are short). */
+export const waitFor = (cond: () => boolean, timeoutMs = 5000): Promise<void> => sharedWaitFor(cond, timeoutMs, "condition", 5);

@@ -4,16 +4,9 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyAuditFile, AuditTrail } from "../../src/audit/index.js";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
+import { waitFor } from "../support/wait.js";
 
 const versioned = (v: string) => `package envoy.authz\n\nallow := {"allowed": true, "headers": {"x-version": "${v}"}}\n`;
-
-async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("activation, rollback and audit", () => {
   let t: TestApp | undefined;
@@ -29,9 +22,9 @@ describe("activation, rollback and audit", () => {
     const app = t;
     const first = app.app.policy.current()!.revision;
     writeFileSync(path.join(dir, "p.rego"), versioned("two"));
-    await waitFor(() => app.app.policy.current()!.revision !== first);
+    await waitFor(() => app.app.policy.current()!.revision !== first, 15_000);
     writeFileSync(path.join(dir, "p.rego"), "package envoy.authz\n\nallow := {\n");
-    await waitFor(() => app.logs.events("policy_rejected").length === 1);
+    await waitFor(() => app.logs.events("policy_rejected").length === 1, 15_000);
 
     const back = app.app.policy.rollback(undefined, "alice@example.com");
     expect(back.revision).toBe(first);

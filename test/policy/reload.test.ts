@@ -2,16 +2,9 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
+import { waitFor } from "../support/wait.js";
 
 const policy = (value: string) => `package envoy.authz\n\nallow := {"allowed": true, "headers": {"x-version": "${value}"}}\n`;
-
-async function waitFor(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function version(t: TestApp): Promise<string | undefined> {
   const res = await t.check(checkRequest({}));
@@ -32,7 +25,7 @@ describe("editing policies live", () => {
     expect(await version(t)).toBe("one");
 
     writeFileSync(path.join(dir, "p.rego"), policy("two"));
-    await waitFor(() => t!.app.policy.current()!.revision !== first);
+    await waitFor(() => t!.app.policy.current()!.revision !== first, 15_000);
     expect(await version(t)).toBe("two");
     const activated = t.logs.events("policy_activated").at(-1)!;
     expect(activated).toMatchObject({ previous_revision: first, tests_run: true });
@@ -45,7 +38,7 @@ describe("editing policies live", () => {
     const good = t.app.policy.current()!.revision;
 
     writeFileSync(path.join(dir, "p.rego"), "package envoy.authz\n\nallow := {\n");
-    await waitFor(() => t!.logs.events("policy_rejected").length > 0);
+    await waitFor(() => t!.logs.events("policy_rejected").length > 0, 15_000);
     const rejected = t.logs.events("policy_rejected")[0]!;
     expect(rejected["error"]).toMatch(/p\.rego:\d+/);
     expect(rejected["serving_revision"]).toBe(good);
@@ -57,7 +50,7 @@ describe("editing policies live", () => {
     const dir = writePolicyDir({ "p.rego": policy("a"), "p_test.rego": 'package envoy.authz_test\n\nimport data.envoy.authz\n\ntest_version if authz.allow.headers["x-version"] == "a"\n' });
     t = await startTestApp(dir, { watch: true });
     writeFileSync(path.join(dir, "p.rego"), policy("b"));
-    await waitFor(() => t!.logs.events("policy_rejected").length > 0);
+    await waitFor(() => t!.logs.events("policy_rejected").length > 0, 15_000);
     expect(t.logs.events("policy_rejected")[0]!["error"]).toMatch(/test_version|FAIL/);
     expect(await version(t)).toBe("a");
   });
@@ -66,7 +59,7 @@ describe("editing policies live", () => {
     const dir = writePolicyDir({ "p.rego": policy("a") });
     t = await startTestApp(dir, { watch: true });
     writeFileSync(path.join(dir, "p.rego"), 'package envoy.authz\n\nallow if http.send({"method": "GET", "url": "http://127.0.0.1:1"}).status_code == 200\n');
-    await waitFor(() => t!.logs.events("policy_rejected").length > 0);
+    await waitFor(() => t!.logs.events("policy_rejected").length > 0, 15_000);
     expect(t.logs.events("policy_rejected")[0]!["error"]).toMatch(/undefined function http\.send/);
     expect(await version(t)).toBe("a");
   });
@@ -94,7 +87,7 @@ describe("editing policies live", () => {
     for (let i = 1; i <= 4; i++) {
       const before = app.app.policy.current()!.revision;
       writeFileSync(path.join(dir, "p.rego"), policy(`v${i}`));
-      await waitFor(() => app.app.policy.current()!.revision !== before);
+      await waitFor(() => app.app.policy.current()!.revision !== before, 15_000);
     }
     await new Promise((r) => setTimeout(r, 100));
     running = false;

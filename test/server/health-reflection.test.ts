@@ -5,6 +5,7 @@ import { loadSync } from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
+import { waitFor } from "../support/wait.js";
 
 const HealthClient = makeGenericClientConstructor(healthService, "grpc.health.v1.Health");
 
@@ -32,11 +33,7 @@ describe("grpc.health.v1", () => {
     expect(await healthOf(t, "envoy.service.auth.v3.Authorization")).toBe("NOT_SERVING");
     await expect(t.check(checkRequest({}))).rejects.toMatchObject({ code: 14 });
     writeFileSync(path.join(dir, "p.rego"), "package envoy.authz\n\nallow := true\n");
-    const until = Date.now() + 15_000;
-    while ((await healthOf(t, "envoy.service.auth.v3.Authorization")) !== "SERVING") {
-      if (Date.now() > until) throw new Error("never became SERVING");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(async () => (await healthOf(t, "envoy.service.auth.v3.Authorization")) === "SERVING", 15_000, "SERVING", 50);
     expect((await t.check(checkRequest({}))).status?.code).toBe(0);
     expect(await healthOf(t, "")).toBe("SERVING");
   });

@@ -111,10 +111,4 @@ export function testLogger(): { logger: Logger; sink: LogSink } {
   return { logger: createLogger({ level: "debug", destination: sink }), sink };
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor } from "../../support/wait.js";
