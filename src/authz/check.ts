@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
 import type { LimitStore } from "../limits/types.js";
-import { applyLogMask, logDecision, type DecisionEvent } from "../observability/decision-log.js";
+import { applyMaskRules, parseMaskRules } from "../decision-log/mask-rules.js";
+import { logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
@@ -198,11 +199,17 @@ export class Authorizer {
   private attachInput(event: DecisionEvent, engine: PolicyEngine, input: PolicyInput | undefined, result: unknown): void {
     const logged: Record<string, unknown> = { input: structuredClone(input), result: structuredClone(result) };
     if (engine.evaluateLogMask) {
+      // A broken or unsupported mask must not leak: drop the input rather than log it unmasked.
+      let failure: string | undefined;
       try {
-        applyLogMask(logged, engine.evaluateLogMask(logged));
+        const rules = parseMaskRules(engine.evaluateLogMask(logged));
+        const outcome = typeof rules === "string" ? { ok: false as const, reason: rules } : applyMaskRules(logged, rules);
+        if (!outcome.ok) failure = outcome.reason;
       } catch (err) {
-        // A broken mask policy must not leak: drop the input rather than log it unmasked.
-        this.o.logger.warn({ event: "log_mask_error", error: TollgateError.from(err).message }, "log mask failed; input omitted");
+        failure = TollgateError.from(err).message;
+      }
+      if (failure !== undefined) {
+        this.o.logger.warn({ event: "log_mask_error", error: failure }, "log mask failed; input omitted");
         return;
       }
     }

@@ -1,4 +1,4 @@
-import { applyLogMask } from "../observability/decision-log.js";
+import { erase, pointerTokens, upsert } from "../observability/json-pointer.js";
 
 type Obj = Record<string, unknown>;
 
@@ -17,8 +17,9 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Rules are checked to be slash-prefixed before their tokens are read. */
 function tokens(pointer: string): string[] {
-  return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+  return pointerTokens(pointer) ?? [];
 }
 
 /** Reads data.system.log.mask's value as OPA does: a set of pointer strings or {op, path, value} objects; one bad rule rejects them all. */
@@ -50,7 +51,7 @@ export function parseMaskRules(resultSet: unknown): MaskRule[] | string {
 
 type Walk = { kind: "found"; parent: Obj; key: string } | { kind: "missing" } | { kind: "blocked" } | { kind: "array" };
 
-/** Follows a pointer to its parent object. "array": an array lies on the path, which applyLogMask cannot address. */
+/** Follows a pointer to its parent object. "array": an array lies on the path, which erase/upsert cannot address. */
 function walk(event: Obj, path: string[], createMissing: boolean): Walk {
   let node: unknown = event;
   for (const t of path.slice(0, -1)) {
@@ -66,9 +67,10 @@ function walk(event: Obj, path: string[], createMissing: boolean): Walk {
 }
 
 /**
- * Applies OPA mask rules to an event with applyLogMask, recording `erased` and `masked` the way OPA
- * does (only rules that took effect). A rule whose path crosses an array fails the whole mask:
- * applyLogMask addresses object keys only, and skipping the rule could leak what it was meant to hide.
+ * Applies OPA mask rules to an event, recording `erased` and `masked` the way OPA does (only rules
+ * that took effect). A rule whose path crosses an array fails the whole mask: the pointers address
+ * object keys only, and skipping the rule could leak what it was meant to hide. Used for both the
+ * decision lines tollgate logs and the events it uploads.
  */
 export function applyMaskRules(event: Obj, rules: readonly MaskRule[]): MaskOutcome {
   const erased: string[] = [];
@@ -81,14 +83,14 @@ export function applyMaskRules(event: Obj, rules: readonly MaskRule[]): MaskOutc
       const w = walk(event, path, false);
       if (w.kind === "array") return { ok: false, reason: `mask rule ${rule.path} crosses an array, which is not supported` };
       if (w.kind !== "found" || !(w.key in w.parent)) continue;
-      applyLogMask(event, [{ result: [rule.path] }]);
+      erase(event, rule.path);
       erased.push(rule.path);
     } else {
       if (path.length > 1 && !isObj(part)) continue;
       const w = walk(event, path, true);
       if (w.kind === "array") return { ok: false, reason: `mask rule ${rule.path} crosses an array, which is not supported` };
       if (w.kind !== "found") continue;
-      applyLogMask(event, [{ result: [{ op: "upsert", path: rule.path, value: rule.value }] }]);
+      upsert(event, rule.path, rule.value);
       masked.push(rule.path);
     }
   }

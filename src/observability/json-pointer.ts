@@ -1,6 +1,7 @@
 type Obj = Record<string, unknown>;
 
-function tokens(pointer: string): string[] | undefined {
+/** A JSON pointer's reference tokens, unescaped; undefined unless it starts with "/". */
+export function pointerTokens(pointer: string): string[] | undefined {
   if (!pointer.startsWith("/")) return undefined;
   return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
@@ -11,7 +12,7 @@ function isObj(v: unknown): v is Obj {
 
 /** Removes the value at pointer, if present. */
 export function erase(doc: Obj, pointer: string): void {
-  const path = tokens(pointer);
+  const path = pointerTokens(pointer);
   if (!path || path.length === 0) return;
   let node: unknown = doc;
   for (const t of path.slice(0, -1)) {
@@ -23,7 +24,7 @@ export function erase(doc: Obj, pointer: string): void {
 
 /** Sets the value at pointer, creating objects along the way. */
 export function upsert(doc: Obj, pointer: string, value: unknown): void {
-  const path = tokens(pointer);
+  const path = pointerTokens(pointer);
   if (!path || path.length === 0) return;
   let node: Obj = doc;
   for (const t of path.slice(0, -1)) {

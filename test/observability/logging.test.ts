@@ -94,3 +94,22 @@ describe("masking", () => {
     expect(obj.authorization).toBe("Bearer abcdefgh");
   });
 });
+
+describe("decision lines with a mask the policy got wrong", () => {
+  it.each([
+    ["a rule outside input and result", 'mask contains "/labels/x"'],
+    ["a rule crossing an array", 'mask contains "/input/parsed_path/0"'],
+    ["an unknown op", 'mask contains {"op": "replace", "path": "/input/x"}'],
+  ])("%s – the input is left out, never logged unmasked", async (_n, rule) => {
+    const t = await startTestApp({ "p.rego": POLICY, "mask.rego": `package system.log\n\n${rule}\n` }, { logDecisionInput: true });
+    try {
+      await t.check(checkRequest({ path: "/ok", headers: { "x-secret-note": "must-not-appear" } }));
+      const line = t.logs.events("decision").at(-1)!;
+      expect(line).not.toHaveProperty("input");
+      expect(t.logs.raw.join("\n")).not.toContain("must-not-appear");
+      expect(t.logs.events("log_mask_error")).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
