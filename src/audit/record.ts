@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import { maskString, maskValue } from "../observability/mask.js";
 import { canonicalJson } from "./canonical-json.js";
+import { isPlainObject } from "../json.js";
 
 export const AUDIT_ACTIONS = ["activation", "rejection", "rollback", "promotion"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -139,9 +140,6 @@ export function serializeRecord(record: AuditRecord): string {
   return canonicalJson(record);
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function nullableString(r: Record<string, unknown>, key: string): string | undefined {
   const v = r[key];
@@ -150,7 +148,7 @@ function nullableString(r: Record<string, unknown>, key: string): string | undef
 
 function testsProblem(v: unknown): string | undefined {
   if (v === null) return undefined;
-  if (!isObj(v) || typeof v["ran"] !== "boolean") return "tests must be null or an object with a boolean ran";
+  if (!isPlainObject(v) || typeof v["ran"] !== "boolean") return "tests must be null or an object with a boolean ran";
   for (const k of Object.keys(v)) if (!TESTS_KEYS.has(k)) return `tests has an unknown field ${k}`;
   for (const k of ["passed", "failed"]) {
     const n = v[k];
@@ -162,7 +160,7 @@ function testsProblem(v: unknown): string | undefined {
 
 /** Why a parsed line is not a well-formed record, or undefined when it is. Says nothing about the chain. */
 export function recordShapeProblem(value: unknown): string | undefined {
-  if (!isObj(value)) return "not a JSON object";
+  if (!isPlainObject(value)) return "not a JSON object";
   for (const k of Object.keys(value)) if (!RECORD_KEYS.has(k)) return `unknown field ${k}`;
   for (const k of RECORD_KEYS) if (k !== "details" && !(k in value)) return `missing field ${k}`;
   const seq = value["seq"];
@@ -177,7 +175,7 @@ export function recordShapeProblem(value: unknown): string | undefined {
   if (value["action"] === "rejection" && typeof value["reason"] !== "string") return "a rejection must carry a reason";
   const tp = testsProblem(value["tests"]);
   if (tp) return tp;
-  if (value["details"] !== undefined && !isObj(value["details"])) return "details must be an object";
+  if (value["details"] !== undefined && !isPlainObject(value["details"])) return "details must be an object";
   for (const k of ["prev_hash", "hash"]) if (typeof value[k] !== "string" || !HEX64.test(value[k])) return `${k} must be 64 lowercase hex digits`;
   return undefined;
 }

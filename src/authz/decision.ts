@@ -1,5 +1,6 @@
 import { TollgateError } from "../errors.js";
 import { StatusCode } from "../gen/envoy/type/v3/http_status.js";
+import { isPlainObject } from "../json.js";
 
 export type Pair = readonly [key: string, value: string];
 
@@ -41,9 +42,6 @@ function fail(message: string): never {
   throw new TollgateError("decision_error", message);
 }
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function typeName(v: unknown): string {
   return v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
@@ -70,10 +68,10 @@ function pairs(d: Obj, field: string): Pair[] {
   const v = d[field];
   const out: Pair[] = [];
   if (v === undefined) return out;
-  if (isObj(v)) pairsFromMap(field, v, out);
+  if (isPlainObject(v)) pairsFromMap(field, v, out);
   else if (Array.isArray(v)) {
     for (const m of v) {
-      if (!isObj(m)) fail(`expected ${field} entries to be objects but got ${typeName(m)}`);
+      if (!isPlainObject(m)) fail(`expected ${field} entries to be objects but got ${typeName(m)}`);
       pairsFromMap(field, m, out);
     }
   } else fail(`expected ${field} to be an object but got ${typeName(v)}`);
@@ -104,7 +102,7 @@ function positiveInt(v: unknown, what: string, allowZero: boolean): number {
 }
 
 function limitOf(v: unknown, i: number): PolicyLimit {
-  if (!isObj(v)) fail(`expected limits[${i}] to be an object but got ${typeName(v)}`);
+  if (!isPlainObject(v)) fail(`expected limits[${i}] to be an object but got ${typeName(v)}`);
   const key = v["key"];
   if (typeof key !== "string" || key === "" || key.length > 512) fail(`expected limits[${i}].key to be a non-empty string of at most 512 characters`);
   let windowSeconds: number;
@@ -152,7 +150,7 @@ export function readDecision(resultSet: unknown): Decision {
   if (!Array.isArray(resultSet) || resultSet.length === 0) fail("decision is undefined");
   if (resultSet.length > 1) fail("decision has multiple results");
   const first: unknown = resultSet[0];
-  const value = isObj(first) ? first["result"] : undefined;
+  const value = isPlainObject(first) ? first["result"] : undefined;
   if (value === undefined) fail("decision is undefined");
   if (typeof value === "boolean") {
     return {
@@ -160,12 +158,12 @@ export function readDecision(resultSet: unknown): Decision {
       queryParametersToRemove: [], body: undefined, message: undefined, httpStatus: 403, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
     };
   }
-  if (!isObj(value)) fail(`illegal value for policy evaluation result: ${typeName(value)}`);
+  if (!isPlainObject(value)) fail(`illegal value for policy evaluation result: ${typeName(value)}`);
   const allowed = value["allowed"];
   if (allowed === undefined) fail(`unable to determine evaluation result due to missing "allowed" key`);
   if (typeof allowed !== "boolean") fail(`expected allowed to be of type boolean but got ${typeName(allowed)}`);
   const dm = value["dynamic_metadata"];
-  if (dm !== undefined && !isObj(dm)) fail(`expected dynamic_metadata to be an object but got ${typeName(dm)}`);
+  if (dm !== undefined && !isPlainObject(dm)) fail(`expected dynamic_metadata to be an object but got ${typeName(dm)}`);
   return {
     allowed,
     headers: pairs(value, "headers"),

@@ -1,10 +1,9 @@
 import { TollgateError } from "../errors.js";
+import { isPlainObject } from "../json.js";
 
 export type JsonObject = { [key: string]: unknown };
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+const isObject: (value: unknown) => value is JsonObject = isPlainObject;
 
 function fail(message: string): TollgateError {
   return new TollgateError("policy_build_error", `bundle data: ${message}`);

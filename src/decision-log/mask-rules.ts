@@ -1,4 +1,5 @@
 import { erase, pointerTokens, upsert } from "../observability/json-pointer.js";
+import { isPlainObject } from "../json.js";
 
 type Obj = Record<string, unknown>;
 
@@ -13,9 +14,6 @@ export type MaskOutcome = { ok: true; erased: string[]; masked: string[] } | { o
 /** The event parts OPA lets a mask rule touch. */
 const PARTS = new Set(["input", "result", "nd_builtin_cache"]);
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Rules are checked to be slash-prefixed before their tokens are read. */
 function tokens(pointer: string): string[] {
@@ -27,14 +25,14 @@ export function parseMaskRules(resultSet: unknown): MaskRule[] | string {
   if (resultSet === undefined || resultSet === null) return [];
   if (!Array.isArray(resultSet)) return "mask result set is not an array";
   if (resultSet.length === 0) return [];
-  const value: unknown = isObj(resultSet[0]) ? resultSet[0]["result"] : undefined;
+  const value: unknown = isPlainObject(resultSet[0]) ? resultSet[0]["result"] : undefined;
   if (value === undefined) return [];
   if (!Array.isArray(value)) return `mask rules must be a set or array, got ${typeof value}`;
   const rules: MaskRule[] = [];
   for (const raw of value) {
     let rule: MaskRule;
     if (typeof raw === "string") rule = { op: "remove", path: raw };
-    else if (isObj(raw)) {
+    else if (isPlainObject(raw)) {
       const op = raw["op"] ?? "remove";
       if (op !== "remove" && op !== "upsert") return `mask op is not supported: ${JSON.stringify(op)}`;
       if (typeof raw["path"] !== "string") return `mask rule path must be a string: ${JSON.stringify(raw)}`;
@@ -56,13 +54,13 @@ function walk(event: Obj, path: string[], createMissing: boolean): Walk {
   let node: unknown = event;
   for (const t of path.slice(0, -1)) {
     if (Array.isArray(node)) return { kind: "array" };
-    if (!isObj(node)) return { kind: "blocked" };
+    if (!isPlainObject(node)) return { kind: "blocked" };
     const next = node[t];
     if (next === undefined && createMissing) return { kind: "found", parent: node, key: path[path.length - 1]! };
     node = next;
   }
   if (Array.isArray(node)) return { kind: "array" };
-  if (!isObj(node)) return node === undefined ? { kind: "missing" } : { kind: "blocked" };
+  if (!isPlainObject(node)) return node === undefined ? { kind: "missing" } : { kind: "blocked" };
   return { kind: "found", parent: node, key: path[path.length - 1]! };
 }
 
@@ -86,7 +84,7 @@ export function applyMaskRules(event: Obj, rules: readonly MaskRule[]): MaskOutc
       erase(event, rule.path);
       erased.push(rule.path);
     } else {
-      if (path.length > 1 && !isObj(part)) continue;
+      if (path.length > 1 && !isPlainObject(part)) continue;
       const w = walk(event, path, true);
       if (w.kind === "array") return { ok: false, reason: `mask rule ${rule.path} crosses an array, which is not supported` };
       if (w.kind !== "found") continue;
@@ -99,5 +97,5 @@ export function applyMaskRules(event: Obj, rules: readonly MaskRule[]): MaskOutc
 
 /** data.system.log.drop is a boolean rule: the event is dropped only when it is exactly true. */
 export function dropRequested(resultSet: unknown): boolean {
-  return Array.isArray(resultSet) && resultSet.length === 1 && isObj(resultSet[0]) && resultSet[0]["result"] === true;
+  return Array.isArray(resultSet) && resultSet.length === 1 && isPlainObject(resultSet[0]) && resultSet[0]["result"] === true;
 }

@@ -10,6 +10,7 @@ import type { DecisionLogEvent } from "./event.js";
 import { applyMaskRules, dropRequested, parseMaskRules } from "./mask-rules.js";
 import { resolveSinkOptions, type DecisionLogSinkOptions, type ResolvedSinkOptions } from "./options.js";
 import { post } from "./upload.js";
+import { isPlainObject } from "../json.js";
 
 const gzip = promisify(gzipCb);
 
@@ -51,9 +52,6 @@ function sleep(ms: number): { done: Promise<void>; cancel: () => void } {
   return { done, cancel: () => clearTimeout(timer) };
 }
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * Buffers decision-log events and uploads them as OPA's decision_logs plugin does: gzip'd JSON
@@ -93,13 +91,13 @@ export class DecisionLogSink {
     if (this.closed) return this.lose("closed", 1);
     let doc: Obj;
     try {
-      if (!isObj(event) || typeof event.decision_id !== "string" || event.decision_id === "") throw new Error("event needs a non-empty decision_id");
+      if (!isPlainObject(event) || typeof event.decision_id !== "string" || event.decision_id === "") throw new Error("event needs a non-empty decision_id");
       doc = JSON.parse(JSON.stringify(event)) as Obj;
     } catch (err) {
       this.warn("invalid_event", `decision log event dropped: ${(err as Error).message}`);
       return this.lose("error", 1);
     }
-    doc["labels"] = { ...this.o.labels, ...(isObj(doc["labels"]) ? doc["labels"] : {}) };
+    doc["labels"] = { ...this.o.labels, ...(isPlainObject(doc["labels"]) ? doc["labels"] : {}) };
     if (typeof doc["timestamp"] !== "string") doc["timestamp"] = new Date().toISOString();
 
     const policyOutcome = this.applyPolicies(doc);

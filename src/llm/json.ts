@@ -1,10 +1,9 @@
+import { isPlainObject } from "../json.js";
 import type { FieldPath } from "./types.js";
 
 export type JsonObject = Readonly<Record<string, unknown>>;
 
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+export const isObject: (value: unknown) => value is JsonObject = isPlainObject;
 
 /** Value at `path`, or undefined when any step is missing or not an object. */
 export function getPath(body: JsonObject, path: FieldPath): unknown {

@@ -1,3 +1,5 @@
+import { isPlainObject } from "../json.js";
+
 type Obj = Record<string, unknown>;
 
 /** A JSON pointer's reference tokens, unescaped; undefined unless it starts with "/". */
@@ -6,9 +8,6 @@ export function pointerTokens(pointer: string): string[] | undefined {
   return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Removes the value at pointer, if present. */
 export function erase(doc: Obj, pointer: string): void {
@@ -16,10 +15,10 @@ export function erase(doc: Obj, pointer: string): void {
   if (!path || path.length === 0) return;
   let node: unknown = doc;
   for (const t of path.slice(0, -1)) {
-    if (!isObj(node)) return;
+    if (!isPlainObject(node)) return;
     node = node[t];
   }
-  if (isObj(node)) delete node[path[path.length - 1]!];
+  if (isPlainObject(node)) delete node[path[path.length - 1]!];
 }
 
 /** Sets the value at pointer, creating objects along the way. */
@@ -29,7 +28,7 @@ export function upsert(doc: Obj, pointer: string, value: unknown): void {
   let node: Obj = doc;
   for (const t of path.slice(0, -1)) {
     const next = node[t];
-    if (isObj(next)) node = next;
+    if (isPlainObject(next)) node = next;
     else {
       const created: Obj = {};
       node[t] = created;
