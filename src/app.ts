@@ -142,7 +142,9 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         return res;
       } catch (err) {
         metrics.rateLimitCalls.inc({ code: "error" });
-        throw err;
+        const e = TollgateError.from(err);
+        logger[e.code === "request_parse_error" ? "warn" : "error"]({ event: "ratelimit_call_failed", code: e.code, error: e.message }, "ShouldRateLimit failed");
+        throw e;
       }
     },
   });

@@ -16,7 +16,6 @@ export interface LimitVerdict {
   usage: Record<string, { limit: number; remaining: number; reset_seconds: number; over: boolean }>;
 }
 
-
 /**
  * The hash tag of every policy counter. A counter's identity must not depend on the other limits
  * of the same decision, so the tag cannot come from one of their keys; on Redis Cluster all policy

@@ -1,10 +1,6 @@
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import type { handleUnaryCall } from "@grpc/grpc-js";
-import type { Logger } from "pino";
-import { TollgateError } from "../errors.js";
-import { RateLimitRequest, RateLimitServiceService, type RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
+import { RateLimitRequest, RateLimitServiceService } from "../gen/envoy/service/ratelimit/v3/rls.js";
 import type { RateLimitRequestWithAddends } from "./request.js";
-import type { RateLimitService } from "./service.js";
 import supplement from "../gen/envoy-supplement.json" with { type: "json" };
 
 /**
@@ -66,24 +62,3 @@ export const rateLimitServiceDefinition: typeof RateLimitServiceService = {
     requestDeserialize: (value: Buffer): RateLimitRequest => decodeRateLimitRequest(value),
   },
 };
-
-/**
- * Adapts RateLimitService to grpc-js. A thrown TollgateError becomes its gRPC status
- * (request_parse_error → INVALID_ARGUMENT, limit_store_unavailable → UNAVAILABLE, …).
- */
-export function createShouldRateLimitHandler(opts: {
-  service: Pick<RateLimitService, "shouldRateLimit">;
-  logger: Logger;
-}): handleUnaryCall<RateLimitRequest, RateLimitResponse> {
-  return (call, callback) => {
-    opts.service.shouldRateLimit(call.request).then(
-      (response) => callback(null, response),
-      (err: unknown) => {
-        const error = TollgateError.from(err);
-        const level = error.code === "request_parse_error" ? "warn" : "error";
-        opts.logger[level]({ event: "ratelimit_call_failed", reason: error.code, err: error.message }, "ShouldRateLimit failed");
-        callback({ code: error.grpcStatus, details: error.message }, null);
-      },
-    );
-  };
-}

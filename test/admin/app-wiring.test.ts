@@ -146,3 +146,20 @@ describe("limit store outage in metrics", () => {
     }
   });
 });
+
+describe("a ShouldRateLimit call the service refuses", () => {
+  it("answers INVALID_ARGUMENT, is logged with its reason and counted as an error", async () => {
+    const { RateLimitServiceClient, RateLimitRequest } = await import("../../src/gen/envoy/service/ratelimit/v3/rls.js");
+    const t = await startTestApp({ "p.rego": "package envoy.authz\n\nallow := true\n" });
+    const c = new RateLimitServiceClient(`127.0.0.1:${t.app.grpcPort}`, credentials.createInsecure());
+    try {
+      const req = RateLimitRequest.fromJSON({ domain: "", descriptors: [{ entries: [{ key: "a", value: "b" }] }] });
+      await expect(new Promise((resolve, reject) => c.shouldRateLimit(req, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({ code: 3 });
+      expect(t.logs.events("ratelimit_call_failed")).toEqual([expect.objectContaining({ level: "warn", code: "request_parse_error" })]);
+      expect(await t.app.metrics.registry.metrics()).toContain('tollgate_ratelimit_calls_total{code="error"} 1');
+    } finally {
+      c.close();
+      await t.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
-import { credentials, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitDescriptor_Entry } from "../../src/gen/envoy/extensions/common/ratelimit/v3/ratelimit.js";
 import {
@@ -10,7 +10,9 @@ import {
 } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
 import { MemoryLimitStore } from "../../src/limits/memory/memory-store.js";
 import type { RateLimitConfig } from "../../src/ratelimit/config/types.js";
-import { createShouldRateLimitHandler, decodeRateLimitRequest, rateLimitServiceDefinition } from "../../src/ratelimit/handler.js";
+import { decodeRateLimitRequest } from "../../src/ratelimit/handler.js";
+import { GrpcServer } from "../../src/server/grpc-server.js";
+import { TollgateError } from "../../src/errors.js";
 import { RateLimitService } from "../../src/ratelimit/service.js";
 import { captureLogger, ManualClock, serviceConfig } from "./helpers.js";
 
@@ -63,8 +65,8 @@ describe("decodeRateLimitRequest", () => {
   });
 });
 
-describe("ShouldRateLimit over gRPC", () => {
-  let server: Server;
+describe("ShouldRateLimit over gRPC (tollgate's own gRPC server)", () => {
+  let server: GrpcServer;
   let client: InstanceType<typeof RateLimitServiceClient>;
   let current: RateLimitConfig | undefined = serviceConfig();
 
@@ -72,17 +74,20 @@ describe("ShouldRateLimit over gRPC", () => {
     const { logger } = captureLogger();
     const clock = new ManualClock();
     const service = new RateLimitService({ config: () => current, store: new MemoryLimitStore({ clock }), logger, clock, headers: { enabled: true } });
-    server = new Server();
-    server.addService(rateLimitServiceDefinition, { shouldRateLimit: createShouldRateLimitHandler({ service, logger }) });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    server = new GrpcServer({
+      addr: "127.0.0.1:0",
+      maxMessageBytes: 4 * 1024 * 1024,
+      logger,
+      check: () => Promise.reject(new TollgateError("config_error", "not under test")),
+      shouldRateLimit: (req) => service.shouldRateLimit(req),
+    });
+    const port = await server.start();
     client = new RateLimitServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
   });
 
   afterAll(async () => {
     client.close();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await server.drain(1000);
   });
 
   function call(request: RateLimitRequest): Promise<RateLimitResponse> {
@@ -123,8 +128,8 @@ describe("ShouldRateLimit over gRPC", () => {
   });
 
   it.each([
-    ["empty domain", { domain: "", hitsAddend: 0, descriptors: [{ entries: [{ key: "a", value: "b" }], limit: undefined }] }, status.INVALID_ARGUMENT, "rate limit domain must not be empty"],
-    ["no descriptors", { domain: "svc", hitsAddend: 0, descriptors: [] }, status.INVALID_ARGUMENT, "rate limit descriptor list must not be empty"],
+    ["empty domain", { domain: "", hitsAddend: 0, descriptors: [{ entries: [{ key: "a", value: "b" }], limit: undefined }] }, status.INVALID_ARGUMENT, "request_parse_error: rate limit domain must not be empty"],
+    ["no descriptors", { domain: "svc", hitsAddend: 0, descriptors: [] }, status.INVALID_ARGUMENT, "request_parse_error: rate limit descriptor list must not be empty"],
   ] as [string, RateLimitRequest, status, string][])("%s – gRPC status %i with the reason", async (_title, request, code, details) => {
     await expect(call(request)).rejects.toMatchObject({ code, details });
   });
@@ -132,7 +137,7 @@ describe("ShouldRateLimit over gRPC", () => {
   it("a hits_addend above uint32 on the wire is INVALID_ARGUMENT", async () => {
     await expect(callRaw(encodeRaw({ domain: "svc", descriptors: [{ entries: [["user", "x"]], addend: 2 ** 33 }] }))).rejects.toMatchObject({
       code: status.INVALID_ARGUMENT,
-      details: "descriptors[0].hits_addend must be an integer from 0 to 4294967295",
+      details: "request_parse_error: descriptors[0].hits_addend must be an integer from 0 to 4294967295",
     });
   });
 
@@ -142,7 +147,7 @@ describe("ShouldRateLimit over gRPC", () => {
     try {
       await expect(call({ domain: "svc", hitsAddend: 0, descriptors: [{ entries: [{ key: "a", value: "b" }], limit: undefined }] })).rejects.toMatchObject({
         code: status.FAILED_PRECONDITION,
-        details: "no rate limit configuration loaded",
+        details: "config_error: no rate limit configuration loaded",
       });
     } finally {
       current = saved;
