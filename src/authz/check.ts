@@ -8,7 +8,7 @@ import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { diffDecisions, type ShadowStats } from "../policy/shadow.js";
-import { readDecision, type Decision, type Pair } from "./decision.js";
+import { bareDecision, readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, InputTooLarge, type InputLimits, type PolicyInput } from "./input.js";
 import { applyPolicyLimits } from "./limits.js";
 import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../ratelimit/headers.js";
@@ -84,7 +84,7 @@ export class Authorizer {
       if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, decision.allowed ? "allow" : "deny");
       if (!decision.allowed && this.o.dryRun) {
         event.dry_run = true;
-        decision = { ...denial(200, ""), allowed: true };
+        decision = bareDecision(true);
       }
       if (this.o.logDecisionInput) this.attachInput(event, engine, input, outcome.result);
       // OPA's decision-log events carry the decision's value, not the result set.

@@ -142,6 +142,14 @@ function limits(d: Obj): PolicyLimit[] {
   return v.map(limitOf);
 }
 
+/** A decision with no mutations: what a boolean decision, or a denial tollgate makes itself, amounts to. */
+export function bareDecision(allowed: boolean, httpStatus = 403, body?: string, headers: Pair[] = []): Decision {
+  return {
+    allowed, headers, requestHeadersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [], queryParametersToRemove: [],
+    body, message: undefined, httpStatus, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
+  };
+}
+
 /**
  * Reads an evaluation result set into a Decision, as opa-envoy-plugin does: a boolean, or an
  * object whose "allowed" is a boolean. Anything else throws TollgateError("decision_error").
@@ -152,12 +160,7 @@ export function readDecision(resultSet: unknown): Decision {
   const first: unknown = resultSet[0];
   const value = isPlainObject(first) ? first["result"] : undefined;
   if (value === undefined) fail("decision is undefined");
-  if (typeof value === "boolean") {
-    return {
-      allowed: value, headers: [], requestHeadersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [],
-      queryParametersToRemove: [], body: undefined, message: undefined, httpStatus: 403, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
-    };
-  }
+  if (typeof value === "boolean") return bareDecision(value);
   if (!isPlainObject(value)) fail(`illegal value for policy evaluation result: ${typeName(value)}`);
   const allowed = value["allowed"];
   if (allowed === undefined) fail(`unable to determine evaluation result due to missing "allowed" key`);

@@ -1,6 +1,6 @@
 import type { HeaderValueOption } from "../gen/envoy/config/core/v3/base.js";
 import type { CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
-import type { Decision, Pair } from "./decision.js";
+import { bareDecision, type Decision, type Pair } from "./decision.js";
 
 const OK = 0;
 const PERMISSION_DENIED = 7;
@@ -41,8 +41,5 @@ export function toCheckResponse(decision: Decision, dynamicMetadata: Record<stri
 
 /** A denial tollgate makes itself (bad request, over limit), not the policy. */
 export function denial(httpStatus: number, body: string, headers: Pair[] = []): Decision {
-  return {
-    allowed: false, headers, requestHeadersToRemove: [], responseHeadersToAdd: [], queryParametersToSet: [], queryParametersToRemove: [],
-    body, message: undefined, httpStatus, dynamicMetadata: undefined, limits: [], limitedBody: undefined, upstreamSecrets: [],
-  };
+  return bareDecision(false, httpStatus, body, headers);
 }
