@@ -109,8 +109,9 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
   const ratelimitConfig = settings.ratelimitConfig ? await RateLimitConfigWatcher.start({ dir: settings.ratelimitConfig, logger }) : undefined;
   const emptyConfig = loadConfigFromSources([]);
+  const currentRateLimitConfig = () => ratelimitConfig?.current() ?? emptyConfig;
   const rateLimits = new RateLimitService({
-    config: () => ratelimitConfig?.current() ?? emptyConfig,
+    config: currentRateLimitConfig,
     store,
     logger,
     stopIncrementWhenOver: settings.ratelimitStopIncrementWhenOver,
@@ -137,7 +138,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         const code = res.overallCode === 2 ? "OVER_LIMIT" : "OK";
         metrics.rateLimitCalls.inc({ code });
         // Only configured domains become labels; a client cannot grow the label set.
-        const known = (ratelimitConfig?.current() ?? emptyConfig).domains.has(req.domain);
+        const known = currentRateLimitConfig().domains.has(req.domain);
         if (code === "OVER_LIMIT") metrics.overLimit.inc({ domain: known ? req.domain : "unknown" });
         return res;
       } catch (err) {
