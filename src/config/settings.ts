@@ -60,6 +60,13 @@ export const settingsSchema = z
         maxHeaderCount: bytes.default(256),
         maxHeaderBytes: bytes.default(64 * 1024),
         maxPathBytes: bytes.default(16 * 1024),
+        /** Parsed bodies (JSON, forms) and metadata Structs: nesting, array length, keys per object. */
+        maxJsonDepth: bytes.default(64),
+        maxJsonArrayLength: bytes.default(10_000),
+        maxJsonKeys: bytes.default(1_000),
+        /** context_extensions, peer labels, metadata namespaces. */
+        maxMapEntries: bytes.default(256),
+        maxMapBytes: bytes.default(64 * 1024),
       })
       .strict()
       .default({
@@ -68,6 +75,11 @@ export const settingsSchema = z
         maxHeaderCount: 256,
         maxHeaderBytes: 64 * 1024,
         maxPathBytes: 16 * 1024,
+        maxJsonDepth: 64,
+        maxJsonArrayLength: 10_000,
+        maxJsonKeys: 1_000,
+        maxMapEntries: 256,
+        maxMapBytes: 64 * 1024,
       }),
     shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
     /** Append-only, hash-chained record of every policy activation, rejection, rollback and promotion. */
