@@ -9,6 +9,7 @@ import { collectReportInputs } from "../report/collect.js";
 import { CONTENT_TYPES, parseFormat, renderReport } from "../report/render.js";
 import { reportWindow } from "../report/window.js";
 import { TlsFileWatcher } from "../server/tls.js";
+import { capConnections } from "./connection-cap.js";
 import { bearerMatches, checkTokenPolicy, operatorOf, splitHostPort } from "./auth.js";
 import type { AdminContext, AdminStatus } from "./context.js";
 import { dashboardData, DecisionSampler } from "./dashboard-feed.js";
@@ -30,7 +31,13 @@ export interface AdminServerOptions {
   sampleIntervalMs?: number;
   /** Longest a context call may take before the request answers 503 (default 10 s). */
   callTimeoutMs?: number;
+  /** Time for a client to send its request headers (default 10 s). */
+  headersTimeoutMs?: number;
+  /** Open connections at most (default 256); at the cap the oldest idle one makes room. */
+  maxConnections?: number;
 }
+
+const HEADERS_TIMEOUT_MS = 10_000;
 
 /** Paths open without a token: probes, and the dashboard's static files (they hold no data). */
 const PUBLIC = /^\/(healthz|readyz|dashboard(\/.*)?)$/;
@@ -53,7 +60,16 @@ export class AdminServer {
     this.opts = opts;
     this.tls = tls;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
-    const common = { maxHeaderSize: 16 * 1024, requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    const headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    const common = {
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: Math.max(15_000, headersTimeout),
+      headersTimeout,
+      keepAliveTimeout: 5_000,
+      // Node checks the two timeouts above only this often (default 30 s, which let a connection
+      // trickling its headers live 23 s against a 10 s deadline).
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)),
+    };
     if (tls) {
       const m = tls.current();
       const server = createHttpsServer({ ...common, cert: m.cert, key: m.key, minVersion: "TLSv1.2" }, handler);
@@ -62,7 +78,7 @@ export class AdminServer {
     } else {
       this.server = createHttpServer(common, handler);
     }
-    this.server.maxConnections = 256;
+    capConnections(this.server, opts.maxConnections ?? 256);
     this.sampler = new DecisionSampler({ registry: opts.registry, ...(opts.sampleIntervalMs ? { intervalMs: opts.sampleIntervalMs } : {}) });
   }
 
