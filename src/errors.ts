@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   policy_build_error: GrpcStatus.FAILED_PRECONDITION,
   decision_error: GrpcStatus.INTERNAL,
   limit_store_unavailable: GrpcStatus.UNAVAILABLE,
+  /** Shed by admission control: more work than the process takes at once. Never counted, never allowed. */
+  overloaded: GrpcStatus.RESOURCE_EXHAUSTED,
   config_error: GrpcStatus.FAILED_PRECONDITION,
   secret_unavailable: GrpcStatus.INTERNAL,
   internal_error: GrpcStatus.INTERNAL,

@@ -164,6 +164,11 @@ export class Authorizer {
       if (verdict.result === "unavailable") {
         return { decision: denial(503, "rate limit store unavailable", []), reason: "limit_store_unavailable", result, extraMetadata };
       }
+      if (verdict.result === "shed") {
+        const shed = this.ownDenial(req, 503, "overloaded: try again shortly");
+        shed.headers.push(...verdict.headers);
+        return { decision: shed, reason: "overloaded", result, extraMetadata };
+      }
       decision.responseHeadersToAdd.push(...headers);
     }
     if (decision.upstreamSecrets.length > 0) {

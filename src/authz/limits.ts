@@ -6,8 +6,11 @@ import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../ratelimit/headers.js"
 import type { Pair, PolicyLimit } from "./decision.js";
 
 export interface LimitVerdict {
-  /** "over" denies with 429; "unavailable" denies with 503 (a fail-closed limit met a store outage). */
-  result: "ok" | "over" | "unavailable";
+  /**
+   * "over" denies with 429; "unavailable" denies with 503 (a fail-closed limit met a store outage);
+   * "shed" denies with 503 too: the store had no room for the call, so nothing was counted.
+   */
+  result: "ok" | "over" | "unavailable" | "shed";
   /** The store was unavailable and every limit's failure_mode let the request through. */
   failedOpen: boolean;
   headers: Pair[];
@@ -70,6 +73,8 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     );
   } catch (err) {
     const e = TollgateError.from(err);
+    // Shed calls were never counted: allowing them would be the uncounted allow a burst must not cause.
+    if (e.code === "overloaded") return { result: "shed", failedOpen: false, headers: [[names.retryAfter, "1"]], retryAfterSeconds: 1, usage: {} };
     // Only an outage follows failure_mode; any other failure is a fault to report, not to wave through.
     if (e.code !== "limit_store_unavailable") throw e;
     const failClosed = limits.some((l) => l.failureMode === "deny" && !l.shadow);

@@ -41,6 +41,8 @@ export interface RateLimitServiceStats {
   noConfig: number;
   /** Calls whose store.apply failed with limit_store_unavailable. */
   storeUnavailable: number;
+  /** Calls the store had no room for, answered OVER_LIMIT uncounted (see shedResponse). */
+  shed: number;
   /** Descriptors answered OK (failure_mode allow) while the store was unavailable. */
   failOpen: number;
   /** Descriptors answered OVER_LIMIT (failure_mode deny) while the store was unavailable. */
@@ -66,6 +68,7 @@ export class RateLimitService {
     invalidRequests: 0,
     noConfig: 0,
     storeUnavailable: 0,
+    shed: 0,
     failOpen: 0,
     failClosed: 0,
     shadowOverLimit: 0,
@@ -116,6 +119,11 @@ export class RateLimitService {
         });
       } catch (err: unknown) {
         failure = TollgateError.from(err);
+        if (failure.code === "overloaded") {
+          this.stats.shed += 1;
+          this.stats.overLimit += 1;
+          return shedResponse(req.descriptors.length, this.headerNames?.retryAfter);
+        }
         if (failure.code !== "limit_store_unavailable") throw failure;
         this.onStoreFailure({ domain: req.domain, rows, failure, elapsedMs: this.clock.nowMs() - started });
       }
@@ -229,6 +237,23 @@ export class RateLimitService {
       "rate limit store unavailable; answering each descriptor by its failure_mode",
     );
   }
+}
+
+/**
+ * The answer to a call shed under overload: OVER_LIMIT for every descriptor, so Envoy answers 429
+ * whatever its failure_mode_deny. A gRPC error would let Envoy's default (failure_mode_deny false)
+ * pass the request uncounted.
+ */
+export function shedResponse(descriptors: number, retryAfterHeader = DEFAULT_HEADER_NAMES.retryAfter): RateLimitResponse {
+  return {
+    overallCode: RateLimitResponse_Code.OVER_LIMIT,
+    statuses: Array.from({ length: descriptors }, () => status(RateLimitResponse_Code.OVER_LIMIT, undefined, 0)),
+    responseHeadersToAdd: [{ key: retryAfterHeader, value: "1", rawValue: Buffer.alloc(0) }],
+    requestHeadersToAdd: [],
+    rawBody: Buffer.alloc(0),
+    dynamicMetadata: undefined,
+    quota: undefined,
+  };
 }
 
 function status(

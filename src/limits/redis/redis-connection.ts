@@ -5,14 +5,14 @@ import { APPLY_LIMITS_LUA } from "./lua.js";
 import type { RedisTarget } from "./redis-url.js";
 
 /** Delay between reconnect attempts: service comes back within ~this much of Redis coming back. */
-export const RECONNECT_EVERY_MS = 100;
+export const RECONNECT_EVERY_MS = 50;
 const ERROR_LOG_EVERY_MS = 10_000;
 const CLIENT_TIMEOUT_SLACK_MS = 1000;
 const SCRIPT_NAME = "tollgateApplyLimits";
 
 /** The ioredis client with the script defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
 interface ScriptClient {
-  tollgateApplyLimits(numKeys: number, ...args: string[]): Promise<unknown>;
+  tollgateApplyLimits(numKeys: number, ...args: string[]): unknown;
 }
 
 export interface ConnectionOptions {
@@ -80,9 +80,11 @@ export class RedisConnection {
     });
   }
 
-  runScript(keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const client = this.client as unknown as ScriptClient;
-    return client.tollgateApplyLimits(keys.length, ...keys, ...args);
+  /** Writes the calls as one pipeline (all keys of one call share a slot; calls share a hash tag). */
+  sendScripts(calls: readonly { keys: readonly string[]; args: readonly string[] }[]): Promise<[Error | null, unknown][]> {
+    const pipeline = this.client.pipeline() as unknown as ScriptClient & { exec(): Promise<[Error | null, unknown][] | null> };
+    for (const c of calls) pipeline.tollgateApplyLimits(c.keys.length, ...c.keys, ...c.args);
+    return pipeline.exec().then((replies) => replies ?? []);
   }
 
   async close(): Promise<void> {
@@ -128,9 +130,8 @@ function commonOptions(options: ConnectionOptions): RedisOptions {
     enableReadyCheck: true,
     protocol: 2,
     disableClientInfo: true,
-    // Concurrent requests' scripts share one socket write; the bench measured Redis CPU per
-    // request halved and tollgate's own CPU ~7 % lower for ShouldRateLimit (BENCHMARKS.md).
-    enableAutoPipelining: true,
+    // No auto-pipelining: ScriptBatcher pipelines concurrent calls itself, so that their deadline
+    // starts at the write and several pipelines may be in flight at once.
   };
   if (target.username !== undefined) common.username = target.username;
   if (target.password !== undefined) common.password = target.password;

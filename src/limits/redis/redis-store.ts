@@ -3,17 +3,23 @@ import { TollgateError } from "../../errors.js";
 import { checkedNow, keysForApply, validateApply } from "../keys.js";
 import { systemClock, type ApplyOptions, type Clock, type LimitOutcome, type LimitRequest, type LimitStore } from "../types.js";
 import { RedisConnection } from "./redis-connection.js";
+import { ScriptBatcher } from "./script-batcher.js";
 import { parseRedisUrl, redact, type RedisNode } from "./redis-url.js";
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 50;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 export const DEFAULT_KEY_PREFIX = "tollgate:";
+export const DEFAULT_MAX_IN_FLIGHT = 64;
 
 export interface RedisLimitStoreOptions {
   /** redis://, rediss://, redis+cluster://h1:p1,h2:p2 or rediss+cluster://… (see parseRedisUrl). */
   url: string;
-  /** Longest an apply() may take, connection wait included; default 50. */
+  /** Longest Redis may take to answer a call, from the write to the reply; default 50. */
   commandTimeoutMs?: number;
+  /** Calls at Redis at once from this process, at most; default 64. */
+  maxInFlight?: number;
+  /** Longest a call may wait for room before it is shed (code "overloaded"); default 10 × commandTimeoutMs. */
+  maxQueueMs?: number;
   /** TCP/TLS connect timeout per attempt; default 1000. */
   connectTimeoutMs?: number;
   /** Prepended to every key; default "tollgate:". May not contain '{' or '}'. */
@@ -34,8 +40,9 @@ export interface RedisLimitStore extends LimitStore {
 
 /**
  * A LimitStore on Redis or Redis Cluster. Each apply() is one EVALSHA of lua.ts, atomic over all
- * limits of the request (their keys share the {hashTag} slot). Failures are bounded: every apply()
- * settles within commandTimeoutMs, and any failure rejects with TollgateError("limit_store_unavailable").
+ * limits of the request (their keys share the {hashTag} slot). Failures are bounded: Redis gets
+ * commandTimeoutMs from write to reply (see ScriptBatcher), and any failure rejects with
+ * TollgateError("limit_store_unavailable"); a call shed for want of room rejects with "overloaded".
  * Throws TollgateError("config_error") synchronously for bad options; connects in the background.
  */
 export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLimitStore {
@@ -55,9 +62,16 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
     label: redact(options.url),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
+  const batcher = new ScriptBatcher({
+    send: (calls) => connection.sendScripts(calls),
+    deadlineMs: commandTimeoutMs,
+    maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+    maxQueueMs: options.maxQueueMs ?? commandTimeoutMs * 10,
+  });
   return new RedisStore({
     kind: target.cluster ? "redis-cluster" : "redis",
     connection,
+    batcher,
     commandTimeoutMs,
     keyPrefix,
     clock: options.clock ?? systemClock,
@@ -77,14 +91,16 @@ function unavailable(message: string, cause?: unknown): TollgateError {
 class RedisStore implements RedisLimitStore {
   readonly kind: "redis" | "redis-cluster";
   private readonly connection: RedisConnection;
+  private readonly batcher: ScriptBatcher;
   private readonly commandTimeoutMs: number;
   private readonly keyPrefix: string;
   private readonly clock: Clock;
   private closed = false;
 
-  constructor(p: { kind: "redis" | "redis-cluster"; connection: RedisConnection; commandTimeoutMs: number; keyPrefix: string; clock: Clock }) {
+  constructor(p: { kind: "redis" | "redis-cluster"; connection: RedisConnection; batcher: ScriptBatcher; commandTimeoutMs: number; keyPrefix: string; clock: Clock }) {
     this.kind = p.kind;
     this.connection = p.connection;
+    this.batcher = p.batcher;
     this.commandTimeoutMs = p.commandTimeoutMs;
     this.keyPrefix = p.keyPrefix;
     this.clock = p.clock;
@@ -108,44 +124,25 @@ class RedisStore implements RedisLimitStore {
     const keys = counterKeys.flatMap((k) => [k.current, k.previous]);
     const args = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
     for (const r of requests) args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
-    const reply = await this.runWithinDeadline(keys, args);
+    const reply = await this.runWithinDeadline(options.hashTag, keys, args);
     return parseReply(reply, requests.length);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.batcher.failAll(unavailable("store is closed"));
     await this.connection.close();
   }
 
-  private async runWithinDeadline(keys: string[], args: string[]): Promise<unknown> {
-    const started = performance.now();
+  private async runWithinDeadline(hashTag: string, keys: string[], args: string[]): Promise<unknown> {
     if (!this.connection.isReady) {
       // Only while first connecting is it worth waiting; after a drop, fail at once rather than
       // adding the timeout to every request of an outage.
       const connected = this.connection.starting && (await this.connection.waitForReady(this.commandTimeoutMs));
       if (!connected) throw unavailable("not connected to Redis");
     }
-    const leftMs = this.commandTimeoutMs - (performance.now() - started);
-    if (leftMs <= 0) throw unavailable(`no answer within ${this.commandTimeoutMs} ms`);
-
-    const command = this.connection.runScript(keys, args);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      // Timers run before I/O in each event-loop turn: on a busy loop the reply may already sit in
-      // the socket when this fires. setImmediate lets that pending reply win the race first.
-      timer = setTimeout(() => setImmediate(() => reject(unavailable(`no answer within ${this.commandTimeoutMs} ms`))), leftMs);
-    });
-    try {
-      return await Promise.race([command, deadline]);
-    } catch (err: unknown) {
-      if (err instanceof TollgateError) throw err;
-      throw unavailable(err instanceof Error ? err.message : String(err), err);
-    } finally {
-      clearTimeout(timer);
-      // The losing promise may still reject later; it must not become an unhandled rejection.
-      command.catch(() => undefined);
-    }
+    return this.batcher.run({ hashTag, keys, args });
   }
 }
 
