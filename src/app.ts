@@ -9,21 +9,22 @@ import type { Settings } from "./config/settings.js";
 import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { TollgateError } from "./errors.js";
 import { createLimitStore } from "./limits/create-store.js";
+import { instrumentStore } from "./limits/instrumented-store.js";
 import type { LimitStore } from "./limits/types.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 import { createLogger, type Logger } from "./observability/logger.js";
-import { instrumentStore, Metrics } from "./observability/metrics.js";
+import { Metrics } from "./observability/metrics.js";
 import { createBundleSource } from "./policy/bundle-source.js";
 import type { HostBuiltins } from "./policy/engine.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import { PolicyRegistry } from "./policy/registry.js";
-import { ShadowStats } from "./policy/shadow.js";
+import { ShadowStats } from "./authz/shadow.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { loadConfigFromSources } from "./ratelimit/config/load.js";
 import { RateLimitConfigWatcher } from "./ratelimit/config/watch.js";
 import { RateLimitService } from "./ratelimit/service.js";
 import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
-import { createGrpcTls } from "./server/tls.js";
+import { createGrpcTls } from "./tls/certificates.js";
 
 export interface App {
   grpcPort: number;

@@ -3,8 +3,9 @@ import type { Settings } from "../config/settings.js";
 import { TollgateError } from "../errors.js";
 import type { LimitStore } from "../limits/types.js";
 import type { PolicyRegistry } from "../policy/registry.js";
-import type { TlsInfo } from "../server/tls.js";
-import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus, TenantUsage } from "./context.js";
+import type { TlsInfo } from "../tls/certificates.js";
+import type { TenantUsage } from "../authz/usage.js";
+import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
 import { historyFromAudit } from "./history.js";
 
 export interface AppContextParts {

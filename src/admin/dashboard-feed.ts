@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
-import type { AdminContext, PolicyHistoryEntry, TenantUsage } from "./context.js";
-import { decisionTotals, metricSamples, rateLimitTotals, sumBy, type DecisionTotals, type RateLimitTotals } from "./metric-values.js";
+import type { TenantUsage } from "../authz/usage.js";
+import type { AdminContext, PolicyHistoryEntry } from "../status/context.js";
+import { decisionTotals, metricSamples, rateLimitTotals, sumBy, type DecisionTotals, type RateLimitTotals } from "../observability/metric-values.js";
 
 export interface RatePoint {
   /** Unix milliseconds at the end of the interval. */

@@ -1,5 +1,5 @@
 import type { AuditRecord } from "../audit/index.js";
-import type { PolicyEventKind, PolicyHistoryEntry } from "./context.js";
+import type { PolicyEventKind, PolicyHistoryEntry } from "../status/context.js";
 
 const EVENT: Record<AuditRecord["action"], PolicyEventKind> = {
   activation: "activated",

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import { maskString, maskValue } from "../observability/mask.js";
-import { canonicalJson } from "./canonical-json.js";
+import { rfc8785Json } from "./rfc8785-json.js";
 import { isPlainObject } from "../json.js";
 
 export const AUDIT_ACTIONS = ["activation", "rejection", "rollback", "promotion"] as const;
@@ -102,7 +102,7 @@ function details(value: Record<string, unknown> | undefined, maxBytes: number): 
   const masked = maskValue(value) as Record<string, unknown>;
   let encoded: string;
   try {
-    encoded = canonicalJson(masked);
+    encoded = rfc8785Json(masked);
   } catch (err) {
     bad(`details must hold only JSON values (${(err as Error).message})`);
   }
@@ -133,11 +133,11 @@ export function normalizeEntry(entry: AuditEntry, limits: FieldLimits): Omit<Aud
 /** SHA-256 over the canonical JSON of the record without its own hash (prev_hash included: that is the chain). */
 export function recordHash(record: Omit<AuditRecord, "hash">): string {
   const { hash: _ignored, ...content } = record as AuditRecord;
-  return createHash("sha256").update(canonicalJson(content)).digest("hex");
+  return createHash("sha256").update(rfc8785Json(content)).digest("hex");
 }
 
 export function serializeRecord(record: AuditRecord): string {
-  return canonicalJson(record);
+  return rfc8785Json(record);
 }
 
 

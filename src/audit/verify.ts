@@ -1,4 +1,4 @@
-import { canonicalJson } from "./canonical-json.js";
+import { rfc8785Json } from "./rfc8785-json.js";
 import { readLines, type FileLine } from "./lines.js";
 import { GENESIS_HASH, recordHash, recordShapeProblem, type AuditRecord } from "./record.js";
 
@@ -21,7 +21,7 @@ export function parseRecordLine(line: FileLine, maxLineBytes: number): { record:
   const problem = recordShapeProblem(value);
   if (problem) return { reason: problem };
   const record = value as AuditRecord;
-  if (canonicalJson(record) !== line.text) return { reason: "line is not in canonical form (it was edited)" };
+  if (rfc8785Json(record) !== line.text) return { reason: "line is not in canonical form (it was edited)" };
   if (recordHash(record) !== record.hash) return { reason: "hash does not match the line's content (it was edited)" };
   return { record };
 }

@@ -2,7 +2,7 @@ import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { MAX_UNITS, MAX_WINDOW_SECONDS } from "../limits/keys.js";
 import type { LimitOutcome, LimitStore } from "../limits/types.js";
-import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../ratelimit/headers.js";
+import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../limits/headers.js";
 import type { Pair, PolicyLimit } from "./decision.js";
 
 export interface LimitVerdict {

@@ -1,6 +1,20 @@
-import type { TenantUsage } from "../admin/context.js";
 import type { PolicyLimit } from "./decision.js";
 import type { LimitVerdict } from "./limits.js";
+
+export interface UsageLimit {
+  /** The limit's name as the policy or rate-limit config declares it. */
+  name: string;
+  unit: "requests" | "tokens";
+  used: number;
+  limit: number;
+  windowSeconds: number;
+  resetSeconds?: number;
+}
+
+export interface TenantUsage {
+  tenant: string;
+  limits: UsageLimit[];
+}
 
 const MAX_TENANTS = 1000;
 

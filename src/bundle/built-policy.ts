@@ -1,5 +1,4 @@
 import { TollgateError } from "../errors.js";
-import { LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../policy/build.js";
 import { insertData, isObject, walkData, type JsonObject } from "./data.js";
 import { parseJsonText } from "./go-json.js";
 import { parseManifest, type BundleManifest } from "./manifest.js";
@@ -7,6 +6,19 @@ import type { BundleArchive } from "./read.js";
 import { rootPathsContain, rootPathsContainSegments } from "./roots.js";
 
 export const SIGNATURES_FILE = ".signatures.json";
+
+export const LOG_MASK_ENTRYPOINT = "system/log/mask";
+export const LOG_DROP_ENTRYPOINT = "system/log/drop";
+
+export interface BuiltPolicy {
+  revision: string;
+  wasm: Buffer;
+  data: unknown;
+  entrypoint: string;
+  maskEntrypoint: string | undefined;
+  dropEntrypoint?: string | undefined;
+  testsRun: boolean;
+}
 
 export interface BundlePolicy {
   built: BuiltPolicy;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { TollgateError } from "../errors.js";
-import { canonicalJson } from "./canonical-json.js";
+import { goCanonicalJson } from "./go-canonical-json.js";
 
 /** OPA's HashingAlgorithm names (bundle/hash.go) → Node digest names. */
 const ALGORITHMS: Readonly<Record<string, string>> = {
@@ -29,5 +29,5 @@ export function hashBundleFile(file: string, content: Buffer, algorithm: string)
   const node = ALGORITHMS[algorithm];
   if (node === undefined) throw new TollgateError("policy_build_error", `unsupported hashing algorithm: ${algorithm}`);
   if (/(?:^|\/)data\.ya?ml$/.test(file)) throw new TollgateError("policy_build_error", `${file}: YAML data files are not supported`);
-  return createHash(node).update(isStructuredFile(file) ? canonicalJson(content) : content).digest();
+  return createHash(node).update(isStructuredFile(file) ? goCanonicalJson(content) : content).digest();
 }

@@ -1,5 +1,5 @@
 import { TollgateError } from "../errors.js";
-import { jwsCheckFor } from "../policy/wasm/builtins/jws.js";
+import { jwsCheckFor } from "../crypto/jws.js";
 import { SIGNATURES_FILE } from "./built-policy.js";
 import { hashBundleFile, isSupportedHashAlgorithm } from "./file-hash.js";
 import { globMatch } from "./glob.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { buildBundle, DEFAULT_KEY_ID } from "../bundle/build-bundle.js";
+import { buildBundle, DEFAULT_KEY_ID } from "../policy/build-bundle.js";
 import { loadBundle, type LoadedBundle } from "../bundle/load.js";
 import { DEFAULT_SIGNING_ALGORITHM, loadVerificationKey } from "../bundle/verification-key.js";
 import { settingsSchema } from "../config/settings.js";

@@ -7,7 +7,7 @@ import { maskValue, registerSecret } from "../observability/mask.js";
 import { backoffDelay } from "./backoff.js";
 import { EventBuffer, type EncodedEvent } from "./buffer.js";
 import type { DecisionLogEvent } from "./event.js";
-import { applyMaskRules, dropRequested, parseMaskRules } from "./mask-rules.js";
+import { applyMaskRules, dropRequested, parseMaskRules } from "../observability/mask-rules.js";
 import { resolveSinkOptions, type DecisionLogSinkOptions, type ResolvedSinkOptions } from "./options.js";
 import { post } from "./upload.js";
 import { isPlainObject } from "../json.js";

@@ -1,5 +1,4 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { LimitStore } from "../limits/types.js";
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const REASON = /^[a-z][a-z0-9_]{0,63}$/;
@@ -63,23 +62,4 @@ export class Metrics {
     this.policyInfo.set({ revision }, 1);
     this.activations.inc({ result: "activated" });
   }
-}
-
-/** Wraps a store so every apply() is timed and failures are counted. */
-export function instrumentStore(store: LimitStore, metrics: Metrics): LimitStore {
-  return {
-    kind: store.kind,
-    async apply(requests, options) {
-      const end = metrics.storeDuration.startTimer({ store: store.kind });
-      try {
-        return await store.apply(requests, options);
-      } catch (err) {
-        metrics.storeErrors.inc({ store: store.kind });
-        throw err;
-      } finally {
-        end();
-      }
-    },
-    close: () => store.close(),
-  };
 }

@@ -5,20 +5,8 @@ import { extract } from "tar";
 import { TollgateError } from "../errors.js";
 import { capabilitiesFile } from "../paths.js";
 import { runOpa } from "./opa-cli.js";
-import { scanPolicyDir } from "./bundle-files.js";
-
-export const LOG_MASK_ENTRYPOINT = "system/log/mask";
-export const LOG_DROP_ENTRYPOINT = "system/log/drop";
-
-export interface BuiltPolicy {
-  revision: string;
-  wasm: Buffer;
-  data: unknown;
-  entrypoint: string;
-  maskEntrypoint: string | undefined;
-  dropEntrypoint?: string | undefined;
-  testsRun: boolean;
-}
+import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
+import { scanPolicyDir } from "./scan-dir.js";
 
 export interface BuildOptions {
   dir: string;

@@ -8,7 +8,7 @@ import {
 import { systemClock, type Clock, type FailureMode, type LimitOutcome, type LimitStore } from "../limits/types.js";
 import { planApply } from "./apply-plan.js";
 import type { RateLimitConfig } from "./config/types.js";
-import { DEFAULT_HEADER_NAMES, rateLimitHeaders, type HeaderNames } from "./headers.js";
+import { DEFAULT_HEADER_NAMES, rateLimitHeaders, type HeaderNames } from "../limits/headers.js";
 import { matchLimit, type MatchedLimit } from "./matcher.js";
 import { checkRequest, DEFAULT_REQUEST_BOUNDS, hitsAddends, type RateLimitRequestWithAddends, type RequestBounds } from "./request.js";
 import { unitToProto } from "./units.js";

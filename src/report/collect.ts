@@ -1,7 +1,7 @@
 import type { Registry } from "prom-client";
-import { isLoopbackExempt, splitHostPort } from "../admin/auth.js";
-import type { AdminStatus } from "../admin/context.js";
-import { decisionTotals, metricSamples, rateLimitTotals } from "../admin/metric-values.js";
+import { isLoopbackExempt, splitHostPort } from "../net/host-port.js";
+import type { AdminStatus } from "../status/context.js";
+import { decisionTotals, metricSamples, rateLimitTotals } from "../observability/metric-values.js";
 import { auditEvidence } from "./audit-evidence.js";
 import type { ConfigEvidence, DecisionEvidence, ReportInputs } from "./types.js";
 

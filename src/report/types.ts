@@ -1,5 +1,5 @@
-import type { FailModes } from "../admin/context.js";
-import type { DecisionTotals, RateLimitTotals } from "../admin/metric-values.js";
+import type { FailModes } from "../status/context.js";
+import type { DecisionTotals, RateLimitTotals } from "../observability/metric-values.js";
 
 export const CONTROLS = {
   least_privilege: { title: "Least privilege (RBAC)", summary: "Only authorised callers and operators can use or change tollgate; policy decides per request." },

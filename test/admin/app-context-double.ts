@@ -1,5 +1,6 @@
 import type { App } from "../../src/app.js";
-import type { AdminContext, AdminStatus, TenantUsage } from "../../src/admin/context.js";
+import type { TenantUsage } from "../../src/authz/usage.js";
+import type { AdminContext, AdminStatus } from "../../src/status/context.js";
 import { POLICY_HASH_TAG, policyCounterKey } from "../../src/authz/limits.js";
 import { historyFromAudit } from "../../src/admin/history.js";
 import { AuditTrail } from "../../src/audit/index.js";

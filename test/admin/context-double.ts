@@ -1,5 +1,6 @@
 import { TollgateError } from "../../src/errors.js";
-import type { AdminContext, AdminStatus, PolicyChange, PolicyHistoryEntry, TenantUsage } from "../../src/admin/context.js";
+import type { TenantUsage } from "../../src/authz/usage.js";
+import type { AdminContext, AdminStatus, PolicyChange, PolicyHistoryEntry } from "../../src/status/context.js";
 
 /**
  * TEST DOUBLE of AdminContext, for tests of the admin server only: canned answers, and a record of

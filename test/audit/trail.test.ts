@@ -1,6 +1,6 @@
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { AuditTrail, GENESIS_HASH, canonicalJson, verifyAuditFile, type AuditEntry } from "../../src/audit/index.js";
+import { AuditTrail, GENESIS_HASH, rfc8785Json, verifyAuditFile, type AuditEntry } from "../../src/audit/index.js";
 import { TollgateError } from "../../src/errors.js";
 import { SAMPLE, sha256, sortedJson, steppingClock, tempAuditFile, writeSample } from "./helpers.js";
 
@@ -215,8 +215,8 @@ describe("verifyAuditFile – tampering", () => {
     const forged = JSON.parse(l[1]!) as Record<string, unknown>;
     forged["reason"] = "nothing to see";
     delete forged["hash"];
-    forged["hash"] = sha256(canonicalJson(forged));
-    writeFileSync(file, `${[l[0]!, canonicalJson(forged), l[2]!].join("\n")}\n`);
+    forged["hash"] = sha256(rfc8785Json(forged));
+    writeFileSync(file, `${[l[0]!, rfc8785Json(forged), l[2]!].join("\n")}\n`);
     expect(verifyAuditFile(file)).toMatchObject({ ok: false, line: 3, reason: expect.stringMatching(/prev_hash does not match/) });
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMaskRules, DecisionLogSink, parseMaskRules, type DecisionLogEvent, type DecisionLogSinkOptions } from "../../src/decision-log/index.js";
+import { DecisionLogSink, type DecisionLogEvent, type DecisionLogSinkOptions } from "../../src/decision-log/index.js";
+import { applyMaskRules, parseMaskRules } from "../../src/observability/mask-rules.js";
 import { buildPolicies } from "../../src/policy/build.js";
 import { createHostBuiltins } from "../../src/policy/wasm/builtins/index.js";
 import { WasmPolicyEngine } from "../../src/policy/wasm/wasm-engine.js";

@@ -6,7 +6,7 @@ import { credentials, makeGenericClientConstructor, Server, type ServerCredentia
 import { HealthImplementation, service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/logger.js";
-import { createGrpcTls, TlsFileWatcher, type GrpcTls } from "../../src/server/tls.js";
+import { createGrpcTls, TlsFileWatcher, type GrpcTls } from "../../src/tls/certificates.js";
 import { LogCapture } from "../support/app.js";
 import { CertFactory, type KeyPair } from "./certs.js";
 

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type { LoadedPolicy } from "@open-policy-agent/opa-wasm";
 import { TollgateError } from "../../errors.js";
-import type { BuiltPolicy } from "../build.js";
+import type { BuiltPolicy } from "../../bundle/built-policy.js";
 import type { HostBuiltins, PolicyEngine } from "../engine.js";
 
 // The SDK's ESM entry exports only the async loader; the CommonJS one has loadPolicySync.

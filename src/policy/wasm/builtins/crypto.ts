@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
+import { constantTimeEqual } from "../../../crypto/constant-time.js";
 import { stringOperand, utf8, type BuiltinImpl } from "./operands.js";
 
 function digest(name: string, algorithm: string): BuiltinImpl {
@@ -11,11 +12,6 @@ function hmac(name: string, algorithm: string): BuiltinImpl {
     const secret = utf8(stringOperand(name, key, 2));
     return createHmac(algorithm, secret).update(message).digest("hex");
   };
-}
-
-/** Constant-time comparison, false (not an error) for different lengths, as Go's hmac.Equal. */
-export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function cryptoBuiltins(): Record<string, BuiltinImpl> {

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { TOKEN_ALGORITHMS } from "./jws.js";
+import { TOKEN_ALGORITHMS } from "../../../crypto/jws.js";
 import { builtinError, isObject, type JsonObject, type JsonValue } from "./operands.js";
 
 /** Every "alg" name OPA's JWK library (jwx v3) registers; any other value fails the whole key set. */

@@ -1,6 +1,6 @@
 import { createPublicKey, X509Certificate, type KeyObject } from "node:crypto";
 import { checkJwk } from "./jwk-members.js";
-import { TOKEN_ALGORITHMS } from "./jws.js";
+import { TOKEN_ALGORITHMS } from "../../../crypto/jws.js";
 import { LruCache } from "./lru.js";
 import { builtinError, isObject, type JsonValue } from "./operands.js";
 

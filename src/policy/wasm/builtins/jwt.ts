@@ -1,4 +1,4 @@
-import { builtinCheckFor, headerCheckFor } from "./jws.js";
+import { builtinCheckFor, headerCheckFor } from "../../../crypto/jws.js";
 import type { KeyStore, VerificationKey } from "./jwk.js";
 import {
   decodeHeader, decodePayloadText, decodeSignature, headerIsValid, parseJsonObject, parseTokenHeader,

@@ -1,4 +1,4 @@
-import { erase, pointerTokens, upsert } from "../observability/json-pointer.js";
+import { erase, pointerTokens, upsert } from "./json-pointer.js";
 import { isPlainObject } from "../json.js";
 
 type Obj = Record<string, unknown>;

@@ -256,7 +256,7 @@ function serialize(root: Node): string {
 }
 
 /** The exact bytes OPA feeds to the hash for a structured bundle file (a UTF-8 BOM is skipped, as util.Unmarshal does). */
-export function canonicalJson(content: Buffer): Buffer {
+export function goCanonicalJson(content: Buffer): Buffer {
   const body = content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf ? content.subarray(3) : content;
   return Buffer.from(serialize(new Parser(body).parseDocument()), "latin1");
 }

@@ -1,5 +1,5 @@
 import { constants, createHmac, verify, type KeyObject } from "node:crypto";
-import { constantTimeEqual } from "./crypto.js";
+import { constantTimeEqual } from "./constant-time.js";
 
 type HashName = "sha256" | "sha384" | "sha512";
 

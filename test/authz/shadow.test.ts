@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readDecision, type Decision } from "../../src/authz/decision.js";
 import { registerSecret } from "../../src/observability/mask.js";
 import { buildPolicies } from "../../src/policy/build.js";
-import { diffDecisions, ShadowStats, type ShadowDiffKind } from "../../src/policy/shadow.js";
+import { diffDecisions, ShadowStats, type ShadowDiffKind } from "../../src/authz/shadow.js";
 import { createHostBuiltins } from "../../src/policy/wasm/builtins/index.js";
 import { WasmPolicyEngine } from "../../src/policy/wasm/wasm-engine.js";
 import { writePolicyDir } from "../support/app.js";

@@ -1,10 +1,11 @@
 import { TollgateError } from "../errors.js";
 
 /**
- * Serialises a JSON value with object keys sorted (by UTF-16 code unit, as RFC 8785 does) and no
- * whitespace, so one value has exactly one text. Anything JSON cannot hold throws.
+ * Serialises a JSON value as RFC 8785 (JCS) does: object keys sorted by UTF-16 code unit, strings
+ * and numbers as ECMAScript's JSON.stringify writes them, no whitespace, so one value has exactly
+ * one text. Anything JSON cannot hold throws.
  */
-export function canonicalJson(value: unknown): string {
+export function rfc8785Json(value: unknown): string {
   const parts: string[] = [];
   write(value, parts, 0);
   return parts.join("");

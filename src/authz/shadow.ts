@@ -1,4 +1,4 @@
-import type { Decision, Pair, PolicyLimit } from "../authz/decision.js";
+import type { Decision, Pair, PolicyLimit } from "./decision.js";
 import { maskString } from "../observability/mask.js";
 
 /** Kinds of disagreement, in the order they appear in ShadowDiff.kinds. */

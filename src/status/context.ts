@@ -1,4 +1,5 @@
-import type { TlsInfo } from "../server/tls.js";
+import type { TenantUsage } from "../authz/usage.js";
+import type { TlsInfo } from "../tls/certificates.js";
 
 /** One policy source as the status endpoint shows it. */
 export interface PolicySourceStatus {
@@ -65,21 +66,6 @@ export interface PolicyHistoryEntry {
   operator?: string;
   /** Why a revision was rejected. */
   reason?: string;
-}
-
-export interface UsageLimit {
-  /** The limit's name as the policy or rate-limit config declares it. */
-  name: string;
-  unit: "requests" | "tokens";
-  used: number;
-  limit: number;
-  windowSeconds: number;
-  resetSeconds?: number;
-}
-
-export interface TenantUsage {
-  tenant: string;
-  limits: UsageLimit[];
 }
 
 export interface PolicyChange {

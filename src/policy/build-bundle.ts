@@ -4,12 +4,12 @@ import os from "node:os";
 import path from "node:path";
 import { TollgateError } from "../errors.js";
 import { capabilitiesFile } from "../paths.js";
-import { LOG_MASK_ENTRYPOINT } from "../policy/build.js";
-import { scanPolicyDir } from "../policy/bundle-files.js";
-import { runOpa } from "../policy/opa-cli.js";
-import { loadBundle, type LoadedBundle } from "./load.js";
-import { DEFAULT_SIGNING_ALGORITHM, SIGNING_ALGORITHMS } from "./verification-key.js";
-import type { BundleVerificationConfig } from "./verify.js";
+import { LOG_MASK_ENTRYPOINT } from "../bundle/built-policy.js";
+import { scanPolicyDir } from "./scan-dir.js";
+import { runOpa } from "./opa-cli.js";
+import { loadBundle, type LoadedBundle } from "../bundle/load.js";
+import { DEFAULT_SIGNING_ALGORITHM, SIGNING_ALGORITHMS } from "../bundle/verification-key.js";
+import type { BundleVerificationConfig } from "../bundle/verify.js";
 
 /** opa build's default --verification-key-id, which also names the key in the token. */
 export const DEFAULT_KEY_ID = "default";

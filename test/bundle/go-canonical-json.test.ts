@@ -1,12 +1,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { canonicalJson } from "../../src/bundle/canonical-json.js";
+import { goCanonicalJson } from "../../src/bundle/go-canonical-json.js";
 import { readBundleArchive } from "../../src/bundle/read.js";
 import { checkBundleSignatures, type BundleVerificationConfig } from "../../src/bundle/verify.js";
 import { TollgateError } from "../../src/errors.js";
 import { opaBuild, rsaKeys, tempDir, writeTree, type KeyPair } from "./support/opa.js";
 import { repack } from "./support/tar.js";
 
-const canon = (text: string | Buffer) => canonicalJson(Buffer.from(text)).toString("utf8");
+const canon = (text: string | Buffer) => goCanonicalJson(Buffer.from(text)).toString("utf8");
 
 describe("canonical JSON (OPA's bundle hash input)", () => {
   it.each([
