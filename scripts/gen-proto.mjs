@@ -13,7 +13,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outArg = process.argv.indexOf("--out");
 const base = outArg === -1 ? root : path.resolve(process.argv[outArg + 1]);
 const deps = "node_modules/@grpc/grpc-js-xds/deps/envoy-api";
-const protos = [`${deps}/envoy/service/auth/v3/external_auth.proto`, `${deps}/envoy/service/ratelimit/v3/rls.proto`];
+const protos = [
+  `${deps}/envoy/service/auth/v3/external_auth.proto`,
+  `${deps}/envoy/service/ratelimit/v3/rls.proto`,
+  `${deps}/envoy/service/ext_proc/v3/external_processor.proto`,
+];
 const buf = path.join(root, "node_modules", ".bin", "buf");
 const run = (args) => execFileSync(buf, args, { cwd: root, stdio: "inherit" });
 
