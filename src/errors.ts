@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   /** Shed by admission control: more work than the process takes at once. Never counted, never allowed. */
   overloaded: GrpcStatus.RESOURCE_EXHAUSTED,
   config_error: GrpcStatus.FAILED_PRECONDITION,
+  /** A reservation handle (src/limits/reservation.ts) missing, malformed, forged or too old: nothing is reconciled. */
+  reservation_invalid: GrpcStatus.INVALID_ARGUMENT,
   secret_unavailable: GrpcStatus.INTERNAL,
   internal_error: GrpcStatus.INTERNAL,
 } as const;

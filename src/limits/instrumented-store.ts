@@ -1,7 +1,7 @@
 import type { Metrics } from "../observability/metrics.js";
 import type { LimitStore } from "./types.js";
 
-/** Wraps a store so every apply() is timed and failures are counted. */
+/** Wraps a store so every apply() is timed and failures are counted (reconcile() is ext_proc's to measure). */
 export function instrumentStore(store: LimitStore, metrics: Metrics): LimitStore {
   return {
     kind: store.kind,
@@ -16,6 +16,8 @@ export function instrumentStore(store: LimitStore, metrics: Metrics): LimitStore
         end();
       }
     },
+    reconcile: (adjustments) => store.reconcile(adjustments),
+    peek: (counters) => store.peek(counters),
     close: () => store.close(),
   };
 }

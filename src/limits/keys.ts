@@ -1,5 +1,5 @@
 import { TollgateError } from "../errors.js";
-import type { Algorithm, ApplyOptions, LimitRequest } from "./types.js";
+import type { Adjustment, Algorithm, ApplyOptions, LimitRequest, ReservedCounter } from "./types.js";
 
 /** Largest accepted limit and hits (Envoy's requests_per_unit is a uint32). */
 export const MAX_UNITS = 4_294_967_295;
@@ -82,6 +82,9 @@ export function validateApply(requests: readonly LimitRequest[], options: ApplyO
   if (options.stopIncrementWhenOver !== undefined && typeof options.stopIncrementWhenOver !== "boolean") {
     throw invalid("stopIncrementWhenOver must be a boolean");
   }
+  if (options.nowMs !== undefined && !isWholeInRange(options.nowMs, 0, Number.MAX_SAFE_INTEGER)) {
+    throw invalid("nowMs must be a non-negative integer of epoch milliseconds");
+  }
   requests.forEach((r: LimitRequest | null | undefined, i) => {
     const at = `requests[${i}]`;
     if (typeof r !== "object" || r === null) throw invalid(`${at} must be an object`);
@@ -115,5 +118,83 @@ export function keysForApply(options: { prefix: string; hashTag: string; request
     }
     seen.add(keys.current);
     return keys;
+  });
+}
+
+/**
+ * The keys one reconcile adjustment reads and writes, at nowMs:
+ *   target    the counter the reservation was charged on (its own window's key)
+ *   current   the key an admission at nowMs reads (sliding_window: with `previous`), for `remaining`
+ * `live` is false when the reservation's window no longer counts admissions: fixed_window once its
+ * window has ended; sliding_window once it is older than the previous window. A token bucket has
+ * one key and is always live. `targetEndMs` is when the target stops counting (its TTL when a
+ * charge creates it).
+ */
+export interface ReconcileKeys {
+  target: string;
+  current: string;
+  previous: string;
+  live: boolean;
+  targetEndMs: number;
+}
+
+export function reconcileKeys(options: { prefix: string; counter: ReservedCounter; nowMs: number }): ReconcileKeys {
+  const { prefix, counter, nowMs } = options;
+  const request: LimitRequest = { key: counter.key, limit: counter.limit, windowSeconds: counter.windowSeconds, hits: 0, algorithm: counter.algorithm };
+  const now = counterKeys({ prefix, hashTag: counter.hashTag, request, nowMs });
+  const windowMs = counter.windowSeconds * 1000;
+  const reservedStartMs = counter.windowStartMs;
+  const currentStartMs = windowStartSeconds(nowMs, counter.windowSeconds) * 1000;
+  switch (counter.algorithm) {
+    case "fixed_window": {
+      const target = counterKeys({ prefix, hashTag: counter.hashTag, request, nowMs: reservedStartMs }).current;
+      // A window ahead of ours (another replica's clock runs ahead) still counts: it is about to begin.
+      return { target, current: now.current, previous: now.current, live: reservedStartMs >= currentStartMs, targetEndMs: reservedStartMs + windowMs };
+    }
+    case "sliding_window": {
+      const target = counterKeys({ prefix, hashTag: counter.hashTag, request, nowMs: reservedStartMs }).current;
+      return { target, current: now.current, previous: now.previous, live: reservedStartMs >= currentStartMs - windowMs, targetEndMs: reservedStartMs + 2 * windowMs };
+    }
+    case "token_bucket":
+      return { target: now.current, current: now.current, previous: now.current, live: true, targetEndMs: nowMs };
+  }
+}
+
+function checkCounter(c: ReservedCounter | null | undefined, at: string): void {
+  if (typeof c !== "object" || c === null) throw invalid(`${at} must be an object`);
+  if (typeof c.key !== "string" || c.key.length === 0) throw invalid(`${at}.key must be a non-empty string`);
+  if (typeof c.hashTag !== "string" || c.hashTag.length === 0) throw invalid(`${at}.hashTag must be a non-empty string`);
+  if (typeof c.algorithm !== "string" || !ALGORITHMS.has(c.algorithm)) {
+    throw invalid(`${at}.algorithm must be one of fixed_window, sliding_window, token_bucket`);
+  }
+  if (!isWholeInRange(c.limit, 0, MAX_UNITS)) throw invalid(`${at}.limit must be an integer in 0..${MAX_UNITS}`);
+  if (c.algorithm === "token_bucket" && c.limit === 0) throw invalid(`${at}: a token bucket with limit 0 holds nothing to reconcile`);
+  if (!isWholeInRange(c.windowSeconds, 1, MAX_WINDOW_SECONDS)) {
+    throw invalid(`${at}.windowSeconds must be an integer in 1..${MAX_WINDOW_SECONDS}`);
+  }
+  if (!isWholeInRange(c.windowStartMs, 0, Number.MAX_SAFE_INTEGER)) throw invalid(`${at}.windowStartMs must be a non-negative integer`);
+  if (c.algorithm !== "token_bucket" && c.windowStartMs % (c.windowSeconds * 1000) !== 0) {
+    throw invalid(`${at}.windowStartMs ${c.windowStartMs} is not the start of a ${c.windowSeconds} s window`);
+  }
+  if (!isWholeInRange(c.reserved, 0, MAX_UNITS)) throw invalid(`${at}.reserved must be an integer in 0..${MAX_UNITS}`);
+}
+
+/**
+ * Checks what reconcile() received; throws TollgateError("config_error") naming the first bad field.
+ * Several adjustments of one counter are allowed (reconciling several responses at once): they apply in order.
+ */
+export function validateAdjustments(adjustments: readonly Adjustment[]): void {
+  if (!Array.isArray(adjustments)) throw invalid("adjustments must be an array");
+  if (adjustments.length > MAX_REQUESTS_PER_APPLY) {
+    throw invalid(`${adjustments.length} adjustments in one reconcile (at most ${MAX_REQUESTS_PER_APPLY})`);
+  }
+  adjustments.forEach((a: Adjustment | null | undefined, i) => {
+    const at = `adjustments[${i}]`;
+    if (typeof a !== "object" || a === null) throw invalid(`${at} must be an object`);
+    checkCounter(a.counter, `${at}.counter`);
+    const c = a.counter;
+    if (!isWholeInRange(a.delta, -c.reserved, MAX_UNITS)) {
+      throw invalid(`${at}.delta must be an integer in -reserved..${MAX_UNITS} (a refund cannot exceed the reservation), got ${String(a.delta)}`);
+    }
   });
 }

@@ -37,6 +37,49 @@ export interface ApplyOptions {
    * token_bucket never count refused hits anyway.
    */
   stopIncrementWhenOver?: boolean;
+  /** The instant to apply at, in epoch ms; default the store's clock. A caller that records which
+   *  window it was counted in (a reservation) passes it, so the window it records is the one counted. */
+  nowMs?: number;
+}
+
+/**
+ * One counter a request was charged on, as a reservation records it (src/limits/reservation.ts):
+ * enough to find the same counter again from any replica and adjust it.
+ */
+export interface ReservedCounter {
+  /** The policy limit's name. */
+  name: string;
+  /** The counter key exactly as applied (policyCounterKey), without the store's prefix and hash tag. */
+  key: string;
+  /** The hash tag the counter was applied with. */
+  hashTag: string;
+  algorithm: Algorithm;
+  windowSeconds: number;
+  /** Start of the window the reservation was counted in (token_bucket: the instant of admission). */
+  windowStartMs: number;
+  limit: number;
+  /** Units charged at admission (the limit's cost; 0 when nothing was counted). */
+  reserved: number;
+  /** The policy allows stopping a stream that crosses this limit. */
+  streamStop: boolean;
+}
+
+export interface Adjustment {
+  counter: ReservedCounter;
+  /** actual − reserved: negative refunds, positive charges extra. At least −reserved. */
+  delta: number;
+}
+
+export interface AdjustOutcome {
+  /**
+   * Whether the counter was changed as asked (a refund clamped at zero, or at a full token bucket,
+   * counts as applied). Not applied: "window_rolled" — the reservation's window no longer counts
+   * admissions; "expired" — a refund found no counter left to refund (see docs/policy-limits.md).
+   */
+  applied: boolean;
+  reason?: "window_rolled" | "expired";
+  /** Units left now, after the adjustment, as the next admission would see them (never negative). */
+  remaining: number;
 }
 
 /**
@@ -47,6 +90,14 @@ export interface ApplyOptions {
 export interface LimitStore {
   readonly kind: "memory" | "redis" | "redis-cluster";
   apply(requests: readonly LimitRequest[], options: ApplyOptions): Promise<LimitOutcome[]>;
+  /**
+   * Adjusts reserved counters by actual − reserved, atomically and in one round trip per hash tag
+   * (one for a reservation: its counters share one). One outcome per adjustment, in order. Rejects
+   * with config_error for bad adjustments (nothing changed) and limit_store_unavailable on an outage.
+   */
+  reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]>;
+  /** Units left now on each counter, read-only (a reconcile with delta 0). */
+  peek(counters: readonly ReservedCounter[]): Promise<number[]>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import type { LimitOutcome, LimitRequest } from "../../src/limits/types.js";
+import type { AdjustOutcome, Adjustment, LimitOutcome, LimitRequest, ReservedCounter } from "../../src/limits/types.js";
 
 /** 2023-11-14T21:53:00Z: on a minute boundary (1_699_999_980 s), 780 s into its hour. */
 export const T0 = 1_699_999_980_000;
@@ -268,5 +268,227 @@ export const SEMANTIC_CASES: SemanticCase[] = [
   {
     title: "an empty list of limits answers an empty list",
     steps: [{ at: 0, limits: [], expect: [] }],
+  },
+];
+
+// ---- reconcile: adjust a reservation by actual − reserved (src/limits/memory/adjust.ts)
+
+/** A reservation's counter as Check records it; the runner fills in each case's hash tag. */
+export const reservedOn = (request: LimitRequest, windowStartAt: number, reserved = request.hits): ReservedCounter => ({
+  name: request.key,
+  key: request.key,
+  hashTag: "",
+  algorithm: request.algorithm,
+  windowSeconds: request.windowSeconds,
+  windowStartMs: T0 + windowStartAt,
+  limit: request.limit,
+  reserved,
+  streamStop: false,
+});
+export const applied = (remaining: number): AdjustOutcome => ({ applied: true, remaining });
+export const notApplied = (reason: "window_rolled" | "expired", remaining: number): AdjustOutcome => ({ applied: false, reason, remaining });
+
+export type ReconcileStep =
+  | { at: number; apply: LimitRequest[]; expect: LimitOutcome[] }
+  | { at: number; reconcile: Adjustment[]; expect: AdjustOutcome[] };
+
+export interface ReconcileCase {
+  title: string;
+  steps: ReconcileStep[];
+}
+
+const admit = (at: number, limit: LimitRequest, expect: LimitOutcome): ReconcileStep => ({ at, apply: [limit], expect: [expect] });
+const settle = (at: number, counter: ReservedCounter, delta: number, expect: AdjustOutcome): ReconcileStep => ({
+  at, reconcile: [{ counter, delta }], expect: [expect],
+});
+
+/** Every store must answer these exactly; the rules are in src/limits/memory/adjust.ts and docs/policy-limits.md. */
+export const RECONCILE_CASES: ReconcileCase[] = [
+  {
+    title: "fixed_window – a refund returns the unused part of the reservation to the window",
+    steps: [
+      admit(10_000, fixed("a", 100, 40), ok(60, 50)),
+      // used 10 of 40
+      settle(20_000, reservedOn(fixed("a", 100, 40), 0), -30, applied(90)),
+      admit(20_000, fixed("a", 100, 0), ok(90, 40)),
+    ],
+  },
+  {
+    title: "fixed_window – an extra charge may put the counter over: the next request is refused",
+    steps: [
+      admit(10_000, fixed("a", 100, 90), ok(10, 50)),
+      settle(20_000, reservedOn(fixed("a", 100, 90), 0), 20, applied(0)),
+      admit(20_000, fixed("a", 100, 1), over(0, 40)),
+    ],
+  },
+  {
+    title: "fixed_window – a refund never takes the counter below zero",
+    steps: [
+      admit(10_000, fixed("a", 100, 3), ok(97, 50)),
+      // the handle says 5 were reserved, the counter holds 3: it stops at 0
+      settle(10_000, reservedOn(fixed("a", 100, 3), 0, 5), -5, applied(100)),
+      admit(10_000, fixed("a", 100, 100), ok(0, 50)),
+    ],
+  },
+  {
+    title: "fixed_window – once the reservation's window has ended nothing is adjusted (window_rolled); remaining is the current window's",
+    steps: [
+      admit(10_000, fixed("a", 100, 40), ok(60, 50)),
+      admit(70_000, fixed("a", 100, 10), ok(90, 50)),
+      settle(70_000, reservedOn(fixed("a", 100, 40), 0), -30, notApplied("window_rolled", 90)),
+      settle(70_000, reservedOn(fixed("a", 100, 40), 0), 20, notApplied("window_rolled", 90)),
+      admit(70_000, fixed("a", 100, 0), ok(90, 50)),
+    ],
+  },
+  {
+    title: "fixed_window – a refund on a counter that is gone changes nothing (expired); an extra charge recreates it",
+    steps: [
+      settle(10_000, reservedOn(fixed("a", 100, 5), 0), -5, notApplied("expired", 100)),
+      admit(10_000, fixed("a", 100, 0), ok(100, 50)),
+      settle(10_000, reservedOn(fixed("a", 100, 5), 0), 7, applied(93)),
+      admit(10_000, fixed("a", 100, 0), ok(93, 50)),
+    ],
+  },
+  {
+    title: "fixed_window – cost 0 at admission: every unit is charged at reconcile",
+    steps: [
+      admit(10_000, fixed("a", 100, 0), ok(100, 50)),
+      settle(11_000, reservedOn(fixed("a", 100, 0), 0), 25, applied(75)),
+      settle(12_000, reservedOn(fixed("a", 100, 0), 0), 25, applied(50)),
+      admit(12_000, fixed("a", 100, 0), ok(50, 48)),
+    ],
+  },
+  {
+    title: "fixed_window – a reservation counted in a window that has not begun here (a replica's clock ahead) is adjusted there",
+    steps: [
+      admit(60_000, fixed("a", 100, 40), ok(60, 60)),
+      settle(59_000, reservedOn(fixed("a", 100, 40), 60_000), -30, applied(100)),
+      admit(60_000, fixed("a", 100, 0), ok(90, 60)),
+    ],
+  },
+  {
+    title: "sliding_window – a refund in the same window returns the unused units",
+    steps: [
+      admit(15_000, sliding("a", 100, 40), ok(60, 45)),
+      settle(30_000, reservedOn(sliding("a", 100, 40), 0), -30, applied(90)),
+      admit(30_000, sliding("a", 100, 0), ok(90, 30)),
+    ],
+  },
+  {
+    title: "sliding_window – reconciled in the next window, the delta weighs in by the previous window's share",
+    steps: [
+      admit(15_000, sliding("a", 100, 80), ok(20, 45)),
+      // 15 s into the next window the previous one weighs 45/60: floor(80 × 0.75) = 60
+      admit(75_000, sliding("a", 100, 0), ok(40, 45)),
+      // previous becomes 40: floor(40 × 0.75) = 30
+      settle(75_000, reservedOn(sliding("a", 100, 80), 0), -40, applied(70)),
+      admit(75_000, sliding("a", 100, 0), ok(70, 45)),
+    ],
+  },
+  {
+    title: "sliding_window – two windows later the reservation no longer weighs in: window_rolled",
+    steps: [
+      admit(15_000, sliding("a", 100, 80), ok(20, 45)),
+      settle(135_000, reservedOn(sliding("a", 100, 80), 0), -40, notApplied("window_rolled", 100)),
+    ],
+  },
+  {
+    title: "sliding_window – an extra charge may go over the limit; the next request waits",
+    steps: [
+      admit(15_000, sliding("a", 100, 90), ok(10, 45)),
+      settle(15_000, reservedOn(sliding("a", 100, 90), 0), 20, applied(0)),
+      // used 110; 1 more fits once floor(110 × (60000 − e) / 60000) <= 99: e >= 5455 into the next window -> 45 + 5.455 s -> 51
+      admit(15_000, sliding("a", 100, 1), over(0, 51)),
+    ],
+  },
+  {
+    title: "sliding_window – an extra charge on a previous window that is gone recreates it, still weighed in",
+    steps: [
+      settle(75_000, reservedOn(sliding("a", 100, 0), 0), 40, applied(70)),
+      admit(75_000, sliding("a", 100, 0), ok(70, 45)),
+    ],
+  },
+  {
+    title: "token_bucket – a refund moves the TAT back by refund × window / limit",
+    steps: [
+      // 100 per minute: one unit every 600 ms; 40 units take 24 s
+      admit(0, bucket("a", 100, 40), ok(60, 24)),
+      settle(0, reservedOn(bucket("a", 100, 40), 0), -30, applied(90)),
+      admit(0, bucket("a", 100, 0), ok(90, 6)),
+    ],
+  },
+  {
+    title: "token_bucket – a refund never fills the bucket past full",
+    steps: [
+      admit(0, bucket("a", 100, 40), ok(60, 24)),
+      // at 20 s the TAT is 24 s; moving it back 18 s lands before now: the bucket is full
+      settle(20_000, reservedOn(bucket("a", 100, 40), 0), -30, applied(100)),
+      admit(20_000, bucket("a", 100, 0), ok(100, 0)),
+    ],
+  },
+  {
+    title: "token_bucket – a refund after the bucket refilled completely finds nothing (expired)",
+    steps: [
+      admit(0, bucket("a", 100, 40), ok(60, 24)),
+      settle(30_000, reservedOn(bucket("a", 100, 40), 0), -30, notApplied("expired", 100)),
+    ],
+  },
+  {
+    title: "token_bucket – an extra charge puts the bucket in debt; the next request waits for it",
+    steps: [
+      admit(0, bucket("a", 100, 90), ok(10, 54)),
+      // TAT 54 s + 30 × 0.6 s = 72 s
+      settle(0, reservedOn(bucket("a", 100, 90), 0), 30, applied(0)),
+      admit(0, bucket("a", 100, 1), over(0, 13)),
+      admit(12_600, bucket("a", 100, 1), ok(0, 60)),
+    ],
+  },
+  {
+    title: "token_bucket – an extra charge on a full bucket starts from now",
+    steps: [
+      settle(0, reservedOn(bucket("a", 100, 0), 0), 50, applied(50)),
+      admit(0, bucket("a", 100, 0), ok(50, 30)),
+    ],
+  },
+  {
+    title: "delta 0 only reads (peek): remaining as an admission would see it",
+    steps: [
+      admit(10_000, fixed("f", 10, 4), ok(6, 50)),
+      {
+        at: 10_000,
+        reconcile: [
+          { counter: reservedOn(fixed("f", 10, 4), 0), delta: 0 },
+          { counter: reservedOn(sliding("s", 10, 0), 0), delta: 0 },
+          { counter: reservedOn(bucket("b", 10, 0), 0), delta: 0 },
+        ],
+        expect: [applied(6), applied(10), applied(10)],
+      },
+      admit(10_000, fixed("f", 10, 0), ok(6, 50)),
+    ],
+  },
+  {
+    title: "several counters in one reconcile – each is adjusted and answered in order; one counter twice applies both in turn",
+    steps: [
+      {
+        at: 10_000,
+        apply: [fixed("f", 100, 50), sliding("s", 100, 50), bucket("b", 100, 50)],
+        expect: [ok(50, 50), ok(50, 50), ok(50, 30)],
+      },
+      {
+        at: 10_000,
+        reconcile: [
+          { counter: reservedOn(fixed("f", 100, 50), 0), delta: -20 },
+          { counter: reservedOn(sliding("s", 100, 50), 0), delta: 10 },
+          { counter: reservedOn(bucket("b", 100, 50), 0), delta: -50 },
+          { counter: reservedOn(fixed("f", 100, 50), 0), delta: -20 },
+        ],
+        expect: [applied(70), applied(40), applied(100), applied(90)],
+      },
+      {
+        at: 10_000,
+        apply: [fixed("f", 100, 0), sliding("s", 100, 0), bucket("b", 100, 0)],
+        expect: [ok(90, 50), ok(40, 50), ok(100, 0)],
+      },
+    ],
   },
 ];

@@ -1,10 +1,10 @@
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { TollgateError } from "../../src/errors.js";
-import type { ApplyOptions, LimitRequest, LimitStore } from "../../src/limits/types.js";
+import type { Adjustment, ApplyOptions, LimitRequest, LimitStore } from "../../src/limits/types.js";
 import { startRedisCluster, type RedisCluster } from "../support/redis-server.js";
 import { ManualClock, SHARED_REDIS_URL, connectedRedisStore, memoryStore, uniquePrefix } from "./backends.js";
-import { SEMANTIC_CASES, T0, bucket, fixed, ok, sliding } from "./semantic-cases.js";
+import { RECONCILE_CASES, SEMANTIC_CASES, T0, applied, bucket, fixed, ok, reservedOn, sliding } from "./semantic-cases.js";
 
 /** The same table runs against every store; they must agree exactly. */
 interface Backend {
@@ -82,6 +82,40 @@ describe.each(BACKEND_NAMES)("%s store", (name) => {
     });
   }
 
+  for (const [i, { title, steps }] of RECONCILE_CASES.entries()) {
+    test(`reconcile: ${title}`, async () => {
+      const b = byName(name);
+      const hashTag = `reconcile-case-${i}`;
+      for (const [n, step] of steps.entries()) {
+        b.clock.ms = T0 + step.at;
+        const label = `step ${n + 1} at +${step.at} ms`;
+        if ("apply" in step) {
+          expect(await b.store.apply(step.apply, { hashTag }), label).toEqual(step.expect);
+        } else {
+          const adjustments = step.reconcile.map((a) => ({ ...a, counter: { ...a.counter, hashTag } }));
+          expect(await b.store.reconcile(adjustments), label).toEqual(step.expect);
+        }
+      }
+    });
+  }
+
+  test("peek reads what is left without changing it", async () => {
+    const b = byName(name);
+    b.clock.ms = T0 + 10_000;
+    const counters = [fixed("f", 10, 3), sliding("s", 10, 4), bucket("t", 10, 5)].map((r) => ({ ...reservedOn(r, 0), hashTag: "peek" }));
+    await b.store.apply([fixed("f", 10, 3), sliding("s", 10, 4), bucket("t", 10, 5)], { hashTag: "peek" });
+    expect(await b.store.peek(counters)).toEqual([7, 6, 5]);
+    expect(await b.store.peek(counters)).toEqual([7, 6, 5]);
+  });
+
+  test("apply at a given instant (nowMs) counts in that instant's window, whatever the store's clock says", async () => {
+    const b = byName(name);
+    b.clock.ms = T0 + 59_999;
+    expect(await b.store.apply([fixed("at", 10, 4)], { hashTag: "now-ms", nowMs: T0 + 60_000 })).toEqual([ok(6, 60)]);
+    b.clock.ms = T0 + 60_000;
+    expect(await b.store.reconcile([{ counter: { ...reservedOn(fixed("at", 10, 4), 60_000), hashTag: "now-ms" }, delta: -1 }])).toEqual([applied(7)]);
+  });
+
   test("the same key under two hash tags is two counters", async () => {
     const b = byName(name);
     b.clock.ms = T0;
@@ -129,6 +163,40 @@ describe.each(BACKEND_NAMES)("%s store", (name) => {
       expect((err as TollgateError).code).toBe("config_error");
       expect((err as TollgateError).message).toMatch(message);
       expect(await b.store.apply([fixed("k", 1, 0)], { hashTag: "bad-input" })).toEqual([ok(1, 60)]);
+    });
+  }
+});
+
+describe.each(BACKEND_NAMES)("%s store – bad reconcile input", (name) => {
+  const good = (): Adjustment => ({ counter: { ...reservedOn(fixed("k", 10, 5), 0), hashTag: "bad-reconcile" }, delta: -2 });
+  const invalid: Array<{ title: string; adjustments: unknown; message: RegExp }> = [
+    { title: "not an array", adjustments: "nope", message: /adjustments must be an array/ },
+    { title: "null adjustment", adjustments: [good(), null], message: /adjustments\[1\] must be an object/ },
+    { title: "refund above the reservation", adjustments: [{ ...good(), delta: -6 }], message: /adjustments\[0\]\.delta/ },
+    { title: "fractional delta", adjustments: [{ ...good(), delta: 1.5 }], message: /adjustments\[0\]\.delta/ },
+    { title: "string delta", adjustments: [{ ...good(), delta: "1" }], message: /adjustments\[0\]\.delta/ },
+    { title: "empty key", adjustments: [{ ...good(), counter: { ...good().counter, key: "" } }], message: /counter\.key/ },
+    { title: "empty hash tag", adjustments: [{ ...good(), counter: { ...good().counter, hashTag: "" } }], message: /counter\.hashTag/ },
+    { title: "unknown algorithm", adjustments: [{ ...good(), counter: { ...good().counter, algorithm: "leaky_bucket" } }], message: /counter\.algorithm/ },
+    { title: "window start not on a window boundary", adjustments: [{ ...good(), counter: { ...good().counter, windowStartMs: T0 + 1 } }], message: /is not the start of a 60 s window/ },
+    { title: "token bucket with limit 0", adjustments: [{ counter: { ...good().counter, algorithm: "token_bucket", limit: 0 }, delta: 1 }], message: /limit 0 holds nothing/ },
+    { title: "negative reserved", adjustments: [{ ...good(), counter: { ...good().counter, reserved: -1 } }], message: /counter\.reserved/ },
+    { title: "too many adjustments", adjustments: Array.from({ length: 1025 }, () => good()), message: /1025 adjustments/ },
+  ];
+  for (const { title, adjustments, message } of invalid) {
+    test(`${title} rejects with config_error and changes nothing`, async () => {
+      const b = byName(name);
+      b.clock.ms = T0;
+      await b.store.apply([fixed("k", 10, 5)], { hashTag: "bad-reconcile" });
+      const err: unknown = await b.store.reconcile(adjustments as Adjustment[]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TollgateError);
+      expect((err as TollgateError).code).toBe("config_error");
+      expect((err as TollgateError).message).toMatch(message);
+      expect(await b.store.apply([fixed("k", 10, 0)], { hashTag: "bad-reconcile" })).toEqual([ok(5, 60)]);
+      await b.store.reconcile([{ ...good(), delta: -5 }]);
     });
   }
 });

@@ -36,6 +36,8 @@ export function recording(store: LimitStore): { store: LimitStore; calls: { requ
         calls.push({ requests: requests.map((r) => ({ ...r })), options: { ...options } });
         return store.apply(requests, options);
       },
+      reconcile: (adjustments) => store.reconcile(adjustments),
+      peek: (counters) => store.peek(counters),
       close: () => store.close(),
     },
   };

@@ -125,11 +125,13 @@ describe("failure modes when the store is unavailable", () => {
     const broken: LimitStore = {
       kind: "memory",
       apply: () => Promise.reject(new TollgateError("internal_error", "boom")),
+      reconcile: () => Promise.reject(new TollgateError("internal_error", "boom")),
+      peek: () => Promise.reject(new TollgateError("internal_error", "boom")),
       close: () => Promise.resolve(),
     };
     const { svc } = service(broken);
     await expect(svc.shouldRateLimit(req([d([["user", "u"]])]))).rejects.toMatchObject({ code: "internal_error", message: "boom" });
-    const short: LimitStore = { kind: "memory", apply: () => Promise.resolve([]), close: () => Promise.resolve() };
+    const short: LimitStore = { kind: "memory", apply: () => Promise.resolve([]), reconcile: () => Promise.resolve([]), peek: () => Promise.resolve([]), close: () => Promise.resolve() };
     await expect(service(short).svc.shouldRateLimit(req([d([["user", "u"]])]))).rejects.toMatchObject({
       code: "internal_error",
       message: "limit store answered 0 outcomes for 1 limits",

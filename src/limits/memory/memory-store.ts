@@ -1,6 +1,17 @@
 import { TollgateError } from "../../errors.js";
-import { checkedNow, keysForApply, validateApply } from "../keys.js";
-import { systemClock, type ApplyOptions, type Clock, type LimitOutcome, type LimitRequest, type LimitStore } from "../types.js";
+import { checkedNow, keysForApply, reconcileKeys, validateAdjustments, validateApply } from "../keys.js";
+import {
+  systemClock,
+  type AdjustOutcome,
+  type Adjustment,
+  type ApplyOptions,
+  type Clock,
+  type LimitOutcome,
+  type LimitRequest,
+  type LimitStore,
+  type ReservedCounter,
+} from "../types.js";
+import { planAdjustment, remainingNow, type AdjustWrite } from "./adjust.js";
 import { commits, decide } from "./algorithms.js";
 
 export const DEFAULT_MAX_KEYS = 100_000;
@@ -51,6 +62,19 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
+  reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]> {
+    try {
+      return Promise.resolve(this.reconcileNow(adjustments));
+    } catch (err: unknown) {
+      return Promise.reject(TollgateError.from(err));
+    }
+  }
+
+  async peek(counters: readonly ReservedCounter[]): Promise<number[]> {
+    const outcomes = await this.reconcile(counters.map((counter) => ({ counter, delta: 0 })));
+    return outcomes.map((o) => o.remaining);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.entries.clear();
@@ -60,7 +84,7 @@ export class MemoryLimitStore implements LimitStore {
   private applyNow(requests: readonly LimitRequest[], options: ApplyOptions): LimitOutcome[] {
     validateApply(requests, options);
     if (this.closed) throw new TollgateError("limit_store_unavailable", "memory limit store is closed");
-    const nowMs = checkedNow(this.clock.nowMs());
+    const nowMs = checkedNow(options.nowMs ?? this.clock.nowMs());
     if (nowMs - this.lastSweepMs >= SWEEP_EVERY_MS) this.sweep(nowMs);
 
     const allKeys = keysForApply({ prefix: "", hashTag: options.hashTag, requests, nowMs });
@@ -77,6 +101,38 @@ export class MemoryLimitStore implements LimitStore {
       if (committed && decision.write !== undefined) this.write(key, decision.write, nowMs);
       return decision.outcome(committed);
     });
+  }
+
+  private reconcileNow(adjustments: readonly Adjustment[]): AdjustOutcome[] {
+    validateAdjustments(adjustments);
+    if (this.closed) throw new TollgateError("limit_store_unavailable", "memory limit store is closed");
+    const nowMs = checkedNow(this.clock.nowMs());
+    return adjustments.map(({ counter, delta }) => {
+      const keys = reconcileKeys({ prefix: "", counter, nowMs });
+      const plan = planAdjustment({ counter, delta, keys, stored: keys.live ? this.read(keys.target, nowMs) : undefined, nowMs });
+      if (plan.write !== undefined) this.adjust(keys.target, plan.write, nowMs);
+      const remaining = remainingNow({ counter, current: this.read(keys.current, nowMs), previous: this.read(keys.previous, nowMs), nowMs });
+      return plan.reason === undefined ? { applied: plan.applied, remaining } : { applied: plan.applied, reason: plan.reason, remaining };
+    });
+  }
+
+  private adjust(key: string, write: AdjustWrite, nowMs: number): void {
+    switch (write.kind) {
+      case "delete":
+        this.entries.delete(key);
+        return;
+      case "add": {
+        const entry = this.entries.get(key);
+        if (entry !== undefined) entry.value += write.amount;
+        return;
+      }
+      case "create":
+        this.write(key, { value: write.value, ttlMs: write.ttlMs, always: false }, nowMs);
+        return;
+      case "set":
+        this.write(key, { value: write.value, ttlMs: write.ttlMs, always: true }, nowMs);
+        return;
+    }
   }
 
   private read(key: string, nowMs: number): number | undefined {

@@ -2,17 +2,20 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis"
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
 import { APPLY_LIMITS_LUA } from "./lua.js";
+import { RECONCILE_LUA } from "./reconcile-lua.js";
 import type { RedisTarget } from "./redis-url.js";
 
 /** Delay between reconnect attempts: service comes back within ~this much of Redis coming back. */
 export const RECONNECT_EVERY_MS = 50;
 const ERROR_LOG_EVERY_MS = 10_000;
 const CLIENT_TIMEOUT_SLACK_MS = 1000;
-const SCRIPT_NAME = "tollgateApplyLimits";
+/** The scripts a store runs: apply (lua.ts) and reconcile (reconcile-lua.ts). */
+export type ScriptName = "apply" | "reconcile";
 
-/** The ioredis client with the script defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
+/** The ioredis client with the scripts defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
 interface ScriptClient {
   tollgateApplyLimits(numKeys: number, ...args: string[]): unknown;
+  tollgateReconcile(numKeys: number, ...args: string[]): unknown;
 }
 
 export interface ConnectionOptions {
@@ -43,7 +46,8 @@ export class RedisConnection {
     this.logger = options.logger;
     this.label = options.label;
     this.client = options.target.cluster ? createCluster(options) : createStandalone(options);
-    this.client.defineCommand(SCRIPT_NAME, { lua: APPLY_LIMITS_LUA });
+    this.client.defineCommand("tollgateApplyLimits", { lua: APPLY_LIMITS_LUA });
+    this.client.defineCommand("tollgateReconcile", { lua: RECONCILE_LUA });
     this.client.on("error", (err: unknown) => this.onError(err));
     this.client.on("node error", (err: unknown) => this.onError(err));
     this.client.on("ready", () => {
@@ -81,9 +85,12 @@ export class RedisConnection {
   }
 
   /** Writes the calls as one pipeline (all keys of one call share a slot; calls share a hash tag). */
-  sendScripts(calls: readonly { keys: readonly string[]; args: readonly string[] }[]): Promise<[Error | null, unknown][]> {
+  sendScripts(calls: readonly { script: ScriptName; keys: readonly string[]; args: readonly string[] }[]): Promise<[Error | null, unknown][]> {
     const pipeline = this.client.pipeline() as unknown as ScriptClient & { exec(): Promise<[Error | null, unknown][] | null> };
-    for (const c of calls) pipeline.tollgateApplyLimits(c.keys.length, ...c.keys, ...c.args);
+    for (const c of calls) {
+      if (c.script === "reconcile") pipeline.tollgateReconcile(c.keys.length, ...c.keys, ...c.args);
+      else pipeline.tollgateApplyLimits(c.keys.length, ...c.keys, ...c.args);
+    }
     return pipeline.exec().then((replies) => replies ?? []);
   }
 

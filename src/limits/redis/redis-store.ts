@@ -1,9 +1,19 @@
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
-import { checkedNow, keysForApply, validateApply } from "../keys.js";
-import { systemClock, type ApplyOptions, type Clock, type LimitOutcome, type LimitRequest, type LimitStore } from "../types.js";
+import { checkedNow, keysForApply, reconcileKeys, validateAdjustments, validateApply } from "../keys.js";
+import {
+  systemClock,
+  type AdjustOutcome,
+  type Adjustment,
+  type ApplyOptions,
+  type Clock,
+  type LimitOutcome,
+  type LimitRequest,
+  type LimitStore,
+  type ReservedCounter,
+} from "../types.js";
 import { RedisConnection } from "./redis-connection.js";
-import { ScriptBatcher } from "./script-batcher.js";
+import { ScriptBatcher, type ScriptCall } from "./script-batcher.js";
 import { parseRedisUrl, redact, type RedisNode } from "./redis-url.js";
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 50;
@@ -119,13 +129,48 @@ class RedisStore implements RedisLimitStore {
     validateApply(requests, options);
     if (this.closed) throw unavailable("store is closed");
     if (requests.length === 0) return [];
-    const nowMs = checkedNow(this.clock.nowMs());
+    const nowMs = checkedNow(options.nowMs ?? this.clock.nowMs());
     const counterKeys = keysForApply({ prefix: this.keyPrefix, hashTag: options.hashTag, requests, nowMs });
     const keys = counterKeys.flatMap((k) => [k.current, k.previous]);
     const args = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
     for (const r of requests) args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
-    const reply = await this.runWithinDeadline(options.hashTag, keys, args);
+    const reply = await this.runWithinDeadline({ script: "apply", hashTag: options.hashTag, keys, args });
     return parseReply(reply, requests.length);
+  }
+
+  async reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]> {
+    validateAdjustments(adjustments);
+    if (this.closed) throw unavailable("store is closed");
+    if (adjustments.length === 0) return [];
+    const nowMs = checkedNow(this.clock.nowMs());
+    // One script per hash tag (one slot); a reservation's counters share one, so one round trip.
+    const groups = new Map<string, number[]>();
+    adjustments.forEach((a, i) => {
+      const group = groups.get(a.counter.hashTag);
+      if (group) group.push(i);
+      else groups.set(a.counter.hashTag, [i]);
+    });
+    const outcomes: AdjustOutcome[] = new Array<AdjustOutcome>(adjustments.length);
+    await Promise.all(
+      [...groups].map(async ([hashTag, indexes]) => {
+        const keys: string[] = [];
+        const args = [String(nowMs)];
+        for (const i of indexes) {
+          const { counter, delta } = adjustments[i]!;
+          const k = reconcileKeys({ prefix: this.keyPrefix, counter, nowMs });
+          keys.push(k.target, k.current, k.previous);
+          args.push(counter.algorithm, String(counter.limit), String(counter.windowSeconds), String(delta), k.live ? "1" : "0", String(k.targetEndMs));
+        }
+        const reply = await this.runWithinDeadline({ script: "reconcile", hashTag, keys, args });
+        parseReconcileReply(reply, indexes.length).forEach((o, j) => (outcomes[indexes[j]!] = o));
+      }),
+    );
+    return outcomes;
+  }
+
+  async peek(counters: readonly ReservedCounter[]): Promise<number[]> {
+    const outcomes = await this.reconcile(counters.map((counter) => ({ counter, delta: 0 })));
+    return outcomes.map((o) => o.remaining);
   }
 
   async close(): Promise<void> {
@@ -135,14 +180,14 @@ class RedisStore implements RedisLimitStore {
     await this.connection.close();
   }
 
-  private async runWithinDeadline(hashTag: string, keys: string[], args: string[]): Promise<unknown> {
+  private async runWithinDeadline(call: ScriptCall): Promise<unknown> {
     if (!this.connection.isReady) {
       // Only while first connecting is it worth waiting; after a drop, fail at once rather than
       // adding the timeout to every request of an outage.
       const connected = this.connection.starting && (await this.connection.waitForReady(this.commandTimeoutMs));
       if (!connected) throw unavailable("not connected to Redis");
     }
-    return this.batcher.run({ hashTag, keys, args });
+    return this.batcher.run(call);
   }
 }
 
@@ -157,6 +202,22 @@ function parseReply(reply: unknown, count: number): LimitOutcome[] {
   const outcomes: LimitOutcome[] = [];
   for (let i = 0; i < count; i++) {
     outcomes.push({ over: numbers[i * 3] === 1, remaining: numbers[i * 3 + 1] ?? 0, resetSeconds: numbers[i * 3 + 2] ?? 0 });
+  }
+  return outcomes;
+}
+
+const REASONS = [undefined, "window_rolled", "expired"] as const;
+
+function parseReconcileReply(reply: unknown, count: number): AdjustOutcome[] {
+  const numbers = Array.isArray(reply) && reply.length === count * 3 ? reply.map((v: unknown) => (typeof v === "number" ? v : Number.NaN)) : [];
+  const valid = numbers.length === count * 3 && numbers.every((v, i) => Number.isSafeInteger(v) && v >= 0 && (i % 3 !== 1 || v < REASONS.length));
+  if (!valid) throw unavailable(`unexpected reconcile reply ${JSON.stringify(reply)}`);
+  const outcomes: AdjustOutcome[] = [];
+  for (let i = 0; i < count; i++) {
+    const reason = REASONS[numbers[i * 3 + 1]!];
+    const applied = numbers[i * 3] === 1;
+    const remaining = numbers[i * 3 + 2]!;
+    outcomes.push(reason === undefined ? { applied, remaining } : { applied, reason, remaining });
   }
   return outcomes;
 }

@@ -1,7 +1,9 @@
 import { TollgateError } from "../../errors.js";
+import type { ScriptName } from "./redis-connection.js";
 
 /** One script call: its hash tag groups it with others of the same slot into one pipeline. */
 export interface ScriptCall {
+  script: ScriptName;
   hashTag: string;
   keys: readonly string[];
   args: readonly string[];
