@@ -16,7 +16,9 @@ import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createBundleSource } from "./policy/bundle-source.js";
 import type { HostBuiltins } from "./policy/engine.js";
+import { PolicyActivator } from "./policy/activate.js";
 import { LocalPolicySource } from "./policy/local-source.js";
+import type { PolicySource } from "./policy/source.js";
 import { PolicyRegistry } from "./policy/registry.js";
 import { ShadowStats } from "./authz/shadow.js";
 import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
@@ -32,7 +34,8 @@ export interface App {
   adminPort: number | undefined;
   logger: Logger;
   policy: PolicyRegistry;
-  policySource: LocalPolicySource;
+  /** Where the active revisions come from: the policies folder, or the bundle file or server when one is configured. */
+  policySource: PolicySource;
   store: LimitStore;
   rateLimits: RateLimitService;
   metrics: Metrics;
@@ -63,17 +66,21 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
   });
   const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
   const shadowStats = new ShadowStats({ onKind: (kind) => metrics.shadowDisagreements.inc({ kind }) });
+  const activator = new PolicyActivator({ registry: policy, hostBuiltins, logger });
+  const policySource: PolicySource =
+    settings.bundleUrl || settings.bundleFile
+      ? createBundleSource({ settings, activator, logger })
+      : new LocalPolicySource({ dir: settings.policies, entrypoint: settings.decisionPath, runTests: settings.runPolicyTests, activator, logger, watch: settings.watch });
   const candidateFolder = settings.candidatePolicies
-    ? new LocalPolicySource({ dir: settings.candidatePolicies, entrypoint: settings.decisionPath, runTests: settings.runPolicyTests, hostBuiltins, logger, registry: policy, role: "candidate" })
+    ? new LocalPolicySource({
+        dir: settings.candidatePolicies,
+        entrypoint: settings.decisionPath,
+        runTests: settings.runPolicyTests,
+        activator: new PolicyActivator({ registry: policy, hostBuiltins, logger, role: "candidate" }),
+        logger,
+        watch: settings.watch,
+      })
     : undefined;
-  const folder = new LocalPolicySource({
-    dir: settings.policies,
-    entrypoint: settings.decisionPath,
-    runTests: settings.runPolicyTests,
-    hostBuiltins,
-    logger,
-    registry: policy,
-  });
   const usage = new UsageTracker();
   const decisionLogs = settings.decisionLogUrl
     ? new DecisionLogSink({
@@ -151,22 +158,9 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     },
   });
 
-  const bundles = settings.bundleUrl || settings.bundleFile ? createBundleSource({ settings, registry: policy, hostBuiltins, logger }) : undefined;
-  if (bundles) await bundles.start();
-  else {
-    try {
-      await folder.load();
-    } catch (err) {
-      if (err instanceof TollgateError && err.code === "config_error") throw err;
-      // Fail closed but stay up: Check answers UNAVAILABLE and health says NOT_SERVING until a good edit lands.
-      folder.rejected(err);
-    }
-    if (settings.watch) await folder.watch();
-  }
-  if (candidateFolder) {
-    await candidateFolder.load().catch((err: unknown) => void candidateFolder.rejected(err));
-    if (settings.watch) await candidateFolder.watch();
-  }
+  // Fail closed but stay up: without a good revision Check answers UNAVAILABLE and health says NOT_SERVING until one lands.
+  await policySource.start();
+  await candidateFolder?.start();
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
   const startAdmin = () =>
@@ -174,7 +168,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
       addr: settings.httpAddr,
       token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
       ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
-      context: appAdminContext({ settings, policy, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
+      context: appAdminContext({ settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
       registry: metrics.registry,
       logger,
       auditFile: settings.auditFile,
@@ -184,7 +178,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     admin = settings.adminDisabled ? undefined : await startAdmin();
   } catch (err) {
     await server.drain(0);
-    await Promise.all([folder.close(), bundles?.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
+    await Promise.all([policySource.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
     throw err;
   }
   server.setServing("", true);
@@ -196,7 +190,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     adminPort: admin?.port,
     logger,
     policy,
-    policySource: folder,
+    policySource,
     store,
     rateLimits,
     metrics,
@@ -206,8 +200,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
       await server.drain(settings.shutdownGraceMs);
       await grpcTls?.close();
       await decisionLogs?.close();
-      await folder.close();
-      await bundles?.close();
+      await policySource.close();
       await candidateFolder?.close();
       await ratelimitConfig?.close();
       await store.close();

@@ -2,6 +2,7 @@ import { AuditTrail } from "../audit/index.js";
 import type { Settings } from "../config/settings.js";
 import { TollgateError } from "../errors.js";
 import type { LimitStore } from "../limits/types.js";
+import { originLocation, type PolicyOrigin } from "../policy/origin.js";
 import type { PolicyRegistry } from "../policy/registry.js";
 import type { TlsInfo } from "../tls/certificates.js";
 import type { TenantUsage } from "../authz/usage.js";
@@ -11,14 +12,17 @@ import { historyFromAudit } from "./history.js";
 export interface AppContextParts {
   settings: Settings;
   policy: PolicyRegistry;
+  /** The configured source of active revisions, shown while none has loaded yet. */
+  policyOrigin: PolicyOrigin;
   store: LimitStore & { readonly ready?: boolean };
   usage: () => TenantUsage[];
   grpcTls: () => TlsInfo | undefined;
 }
 
-function sourceOf(role: "active" | "candidate", source: string, revision?: string): PolicySourceStatus {
-  const [kind, ...rest] = source.split(":");
-  return { role, kind: kind === "dir" ? "local" : (kind ?? "unknown"), location: rest.join(":"), ...(revision ? { revision } : {}) };
+const KINDS: Record<PolicyOrigin["kind"], string> = { folder: "local", "bundle-file": "bundle-file", "bundle-server": "bundle-http" };
+
+function sourceOf(role: "active" | "candidate", origin: PolicyOrigin, revision?: string): PolicySourceStatus {
+  return { role, kind: KINDS[origin.kind], location: originLocation(origin), ...(revision ? { revision } : {}) };
 }
 
 /** The running tollgate as the admin server sees it. */
@@ -41,8 +45,8 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
           revisions: policy.revisions().map((r) => r.revision),
         },
         sources: [
-          active ? sourceOf("active", active.source, active.revision) : sourceOf("active", `dir:${settings.policies}`),
-          ...(candidate ? [sourceOf("candidate", candidate.source, candidate.revision)] : []),
+          active ? sourceOf("active", active.origin, active.revision) : sourceOf("active", parts.policyOrigin),
+          ...(candidate ? [sourceOf("candidate", candidate.origin, candidate.revision)] : []),
         ],
         limitStore: storeStatus(),
         failModes: { decisionError: settings.onDecisionError, limitStoreDefault: "allow" },

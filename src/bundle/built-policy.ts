@@ -16,8 +16,10 @@ export interface BuiltPolicy {
   data: unknown;
   entrypoint: string;
   maskEntrypoint: string | undefined;
-  dropEntrypoint?: string | undefined;
+  dropEntrypoint: string | undefined;
   testsRun: boolean;
+  /** The id of the key whose signature was verified (signed bundles only). */
+  keyId?: string | undefined;
 }
 
 export interface BundlePolicy {
@@ -141,6 +143,7 @@ export function bundleToBuiltPolicy(archive: BundleArchive, options: { decisionP
       data,
       entrypoint: decisionPath,
       maskEntrypoint: entrypoints.includes(LOG_MASK_ENTRYPOINT) ? LOG_MASK_ENTRYPOINT : undefined,
+      dropEntrypoint: entrypoints.includes(LOG_DROP_ENTRYPOINT) ? LOG_DROP_ENTRYPOINT : undefined,
       testsRun: false,
     },
     manifest,

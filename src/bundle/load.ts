@@ -28,5 +28,5 @@ export function loadBundle(source: Buffer | BundleArchive, options: LoadBundleOp
     ? { verified: false, keyId: undefined, scope: undefined, files: [], excluded: [] }
     : verifyBundleSignatures(archive, options.verification);
   const policy = bundleToBuiltPolicy(archive, { decisionPath: options.decisionPath });
-  return { ...policy, signature, digest: archive.digest, size: archive.size };
+  return { ...policy, built: { ...policy.built, keyId: signature.keyId }, signature, digest: archive.digest, size: archive.size };
 }

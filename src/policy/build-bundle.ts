@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { TollgateError } from "../errors.js";
 import { capabilitiesFile } from "../paths.js";
-import { LOG_MASK_ENTRYPOINT } from "../bundle/built-policy.js";
+import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT } from "../bundle/built-policy.js";
 import { scanPolicyDir } from "./scan-dir.js";
 import { runOpa } from "./opa-cli.js";
 import { loadBundle, type LoadedBundle } from "../bundle/load.js";
@@ -67,6 +67,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBun
       "build", "-t", "wasm", "-b", ".",
       "-e", options.decisionPath,
       ...(scan.definesLogMask ? ["-e", LOG_MASK_ENTRYPOINT] : []),
+      ...(scan.definesLogDrop ? ["-e", LOG_DROP_ENTRYPOINT] : []),
       "--capabilities", capabilitiesFile,
       "--ignore", "*_test.rego",
       "--revision", options.revision ?? scan.revision,

@@ -1,11 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { extract } from "tar";
-import { TollgateError } from "../errors.js";
+import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
+import { loadBundle } from "../bundle/load.js";
 import { capabilitiesFile } from "../paths.js";
 import { runOpa } from "./opa-cli.js";
-import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
 import { scanPolicyDir } from "./scan-dir.js";
 
 export interface BuildOptions {
@@ -17,8 +16,10 @@ export interface BuildOptions {
 
 /**
  * Compiles a policies folder with `opa build -t wasm`, restricted to tollgate's capabilities so
- * a policy using a built-in that tollgate cannot run fails here with OPA's own message.
- * Then runs `opa test` when the folder has tests. Nothing is activated by this function.
+ * a policy using a built-in that tollgate cannot run fails here with OPA's own message, then runs
+ * `opa test` when the folder has tests. The bundle opa writes is read back by the same reader a
+ * served bundle goes through, so a folder and a bundle become the same BuiltPolicy (log mask and
+ * drop rules included). Nothing is activated by this function.
  */
 export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy> {
   const dir = path.resolve(options.dir);
@@ -33,28 +34,15 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
         ...entrypoints.flatMap((e) => ["-e", e]),
         "--capabilities", capabilitiesFile,
         "--ignore", "*_test.rego",
+        "--revision", scan.revision,
         "-o", out,
         dir,
       ],
       { opaBin: options.opaBin },
     );
-    if (options.runTests && scan.hasTests) await runOpa(["test", dir], { opaBin: options.opaBin });
-
-    const unpacked = path.join(work, "bundle");
-    await extract({ file: out, cwd: work, strict: true, preservePaths: false, onReadEntry: (e) => { e.path = path.join("bundle", e.path); } });
-    const wasmFile = path.join(unpacked, "policy.wasm");
-    if (!existsSync(wasmFile)) throw new TollgateError("policy_build_error", "opa build produced no policy.wasm");
-    const dataFile = path.join(unpacked, "data.json");
-    const data: unknown = existsSync(dataFile) ? JSON.parse(readFileSync(dataFile, "utf8")) : {};
-    return {
-      revision: scan.revision,
-      wasm: readFileSync(wasmFile),
-      data,
-      entrypoint: options.entrypoint,
-      maskEntrypoint: scan.definesLogMask ? LOG_MASK_ENTRYPOINT : undefined,
-      dropEntrypoint: scan.definesLogDrop ? LOG_DROP_ENTRYPOINT : undefined,
-      testsRun: options.runTests && scan.hasTests,
-    };
+    const testsRun = options.runTests && scan.hasTests;
+    if (testsRun) await runOpa(["test", dir], { opaBin: options.opaBin });
+    return { ...loadBundle(readFileSync(out), { decisionPath: options.entrypoint, skipVerification: true }).built, testsRun };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

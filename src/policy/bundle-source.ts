@@ -1,5 +1,5 @@
+import path from "node:path";
 import type { Settings } from "../config/settings.js";
-import { TollgateError } from "../errors.js";
 import { FileBundleSource } from "../bundle/file-source.js";
 import { HttpBundleSource } from "../bundle/http-source.js";
 import { loadBundle } from "../bundle/load.js";
@@ -7,14 +7,9 @@ import type { FetchedBundle } from "../bundle/source-types.js";
 import { loadVerificationKey } from "../bundle/verification-key.js";
 import type { BundleVerificationConfig } from "../bundle/verify.js";
 import type { Logger } from "../observability/logger.js";
-import type { HostBuiltins } from "./engine.js";
-import type { PolicyRegistry } from "./registry.js";
-import { WasmPolicyEngine } from "./wasm/wasm-engine.js";
-
-export interface BundlePolicySource {
-  start(): Promise<void>;
-  close(): Promise<void>;
-}
+import type { PolicyActivator } from "./activate.js";
+import type { PolicyOrigin } from "./origin.js";
+import type { PolicySource } from "./source.js";
 
 function verificationOf(settings: Settings): BundleVerificationConfig | undefined {
   if (!settings.bundleVerificationKeyFile) return undefined;
@@ -32,28 +27,26 @@ function verificationOf(settings: Settings): BundleVerificationConfig | undefine
 
 /**
  * An OPA bundle (a file, or a bundle server) as the active policy source. Each bundle is read,
- * its signatures checked, its WASM loaded, and only then handed to the registry; a refused bundle
- * is recorded and the current revision keeps serving.
+ * its signatures checked, and handed to the activator as a BuiltPolicy, exactly as a folder
+ * build is; a refused bundle is recorded and the current revision keeps serving.
  */
-export function createBundleSource(opts: { settings: Settings; registry: PolicyRegistry; hostBuiltins: () => HostBuiltins; logger: Logger }): BundlePolicySource {
-  const { settings, registry, logger } = opts;
+export function createBundleSource(opts: { settings: Settings; activator: PolicyActivator; logger: Logger }): PolicySource {
+  const { settings, activator, logger } = opts;
   const verification = verificationOf(settings);
   const onBundle = async (b: FetchedBundle): Promise<void> => {
-    const source = `${b.origin === "persisted" ? "persisted-" : ""}bundle:${b.location}`;
-    try {
-      const loaded = loadBundle(b.archive, { decisionPath: settings.decisionPath, ...(verification ? { verification } : {}), skipVerification: settings.bundleSkipVerification });
-      const engine = new WasmPolicyEngine(loaded.built, opts.hostBuiltins());
-      registry.activate({ revision: loaded.built.revision, source, engine, keyId: loaded.signature.keyId, testsRun: false });
-      if (b.origin === "persisted") logger.warn({ event: "policy_from_disk", revision: loaded.built.revision, saved_at: b.savedAt }, "bundle server unavailable; serving the last activated bundle from disk");
-    } catch (err) {
-      const e = TollgateError.from(err, "policy_build_error");
-      registry.reject(source, e, b.revision || undefined);
-      throw e;
-    }
+    const origin: PolicyOrigin =
+      b.origin === "file" ? { kind: "bundle-file", path: b.location } : { kind: "bundle-server", url: b.location, ...(b.origin === "persisted" ? { persisted: { savedAt: b.savedAt } } : {}) };
+    const rev = await activator.activate(
+      origin,
+      () => loadBundle(b.archive, { decisionPath: settings.decisionPath, ...(verification ? { verification } : {}), skipVerification: settings.bundleSkipVerification }).built,
+      b.revision,
+    );
+    if (b.origin === "persisted") logger.warn({ event: "policy_from_disk", revision: rev.revision, saved_at: b.savedAt }, "bundle server unavailable; serving the last activated bundle from disk");
   };
   if (settings.bundleUrl) {
+    const url = settings.bundleUrl;
     const http = new HttpBundleSource({
-      url: settings.bundleUrl,
+      url,
       onBundle,
       logger,
       ...(settings.bundleTokenFile ? { tokenFile: settings.bundleTokenFile } : {}),
@@ -64,19 +57,23 @@ export function createBundleSource(opts: { settings: Settings; registry: PolicyR
       ...(settings.bundleStateDir ? { stateDir: settings.bundleStateDir } : {}),
     });
     return {
+      origin: { kind: "bundle-server", url },
       start: async () => {
         const result = await http.start();
-        if (result.origin === "none") logger.error({ event: "policy_rejected", error: result.error, source: `bundle:${settings.bundleUrl}` }, "no bundle could be loaded; not serving until one arrives");
+        if (result.origin === "none") logger.error({ event: "policy_rejected", error: result.error, source: `bundle:${url}` }, "no bundle could be loaded; not serving until one arrives");
       },
+      settled: async () => undefined,
       close: () => http.stop(),
     };
   }
   const file = new FileBundleSource({ file: settings.bundleFile!, onBundle, logger });
   return {
+    origin: { kind: "bundle-file", path: path.resolve(settings.bundleFile!) },
     start: async () => {
       await file.load().catch(() => undefined);
       if (settings.watch) await file.watch();
     },
+    settled: () => file.settled(),
     close: () => file.close(),
   };
 }

@@ -1,40 +1,39 @@
 import path from "node:path";
 import type { Logger } from "../observability/logger.js";
 import { TollgateError } from "../errors.js";
-import { buildPolicies } from "./build.js";
-import type { HostBuiltins } from "./engine.js";
-import type { PolicyRegistry, Revision } from "./registry.js";
-import { WasmPolicyEngine } from "./wasm/wasm-engine.js";
 import { ReloadLoop } from "../watch/reload-loop.js";
+import type { PolicyActivator } from "./activate.js";
+import { buildPolicies } from "./build.js";
+import type { PolicyOrigin } from "./origin.js";
+import type { Revision } from "./registry.js";
+import type { PolicySource } from "./source.js";
 
 export interface LocalPolicySourceOptions {
   dir: string;
   entrypoint: string;
   runTests: boolean;
-  hostBuiltins: () => HostBuiltins;
+  activator: PolicyActivator;
   logger: Logger;
-  registry: PolicyRegistry;
-  /** "active" activates each good build; "candidate" loads it for shadow evaluation only. */
-  role?: "active" | "candidate";
+  watch: boolean;
   debounceMs?: number;
 }
 
 /**
- * A policies folder as a revision source: builds it with opa, runs its tests, loads the WASM and
- * hands the revision to the registry. Watches the folder and rebuilds on change; a failed
- * rebuild is logged with OPA's message and the registry keeps serving what it had.
+ * A policies folder as a revision source: builds it with opa (tests included) into a BuiltPolicy
+ * for the activator. Watches the folder and rebuilds on change; a failed rebuild is recorded with
+ * OPA's message and the registry keeps serving what it had.
  */
-export class LocalPolicySource {
+export class LocalPolicySource implements PolicySource {
   private readonly loop: ReloadLoop;
   private readonly opts: LocalPolicySourceOptions;
-  readonly source: string;
+  readonly origin: PolicyOrigin;
 
   constructor(opts: LocalPolicySourceOptions) {
     this.opts = opts;
-    this.source = `dir:${path.resolve(opts.dir)}`;
+    this.origin = { kind: "folder", path: path.resolve(opts.dir) };
     this.loop = new ReloadLoop({
-      path: path.resolve(opts.dir),
-      run: () => this.load().catch((err: unknown) => void this.rejected(err)),
+      path: this.origin.path,
+      run: () => this.load().catch(() => undefined),
       logger: opts.logger,
       errorEvent: "policy_watch_error",
       debounceMs: opts.debounceMs ?? 150,
@@ -45,39 +44,32 @@ export class LocalPolicySource {
     });
   }
 
-  /** Builds and hands over the folder's current content. Rejects, changing nothing, on any error. */
+  /**
+   * Builds the folder; a build failure is recorded and serving goes on (fail closed: until a good
+   * edit lands there may be no revision at all). A config_error (e.g. no opa binary) is thrown.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.load();
+    } catch (err) {
+      if (err instanceof TollgateError && err.code === "config_error") throw err;
+    }
+    if (this.opts.watch) await this.loop.start();
+  }
+
+  /** Builds and activates the folder's current content. Rejects, changing nothing, on any error. */
   async load(): Promise<Revision> {
     const started = performance.now();
-    const built = await buildPolicies({ dir: this.opts.dir, entrypoint: this.opts.entrypoint, runTests: this.opts.runTests });
-    const rev: Revision = { revision: built.revision, source: this.source, engine: new WasmPolicyEngine(built, this.opts.hostBuiltins()), testsRun: built.testsRun };
-    if (this.opts.role === "candidate") this.opts.registry.setCandidate(rev);
-    else this.opts.registry.activate(rev);
+    const rev = await this.opts.activator.activate(this.origin, () => buildPolicies({ dir: this.opts.dir, entrypoint: this.opts.entrypoint, runTests: this.opts.runTests }));
     this.opts.logger.debug({ event: "policy_built", revision: rev.revision, build_ms: Math.round(performance.now() - started) }, "policy built");
     return rev;
   }
 
-  /** Reloads on every change under the folder, debounced; rebuilds never overlap. Resolves once the watcher is ready. */
-  watch(): Promise<void> {
-    return this.loop.start();
-  }
-
-  /** Waits for any rebuild in progress (tests use this to observe a reload deterministically). */
   settled(): Promise<void> {
     return this.loop.settled();
   }
 
   close(): Promise<void> {
     return this.loop.close();
-  }
-
-  /** Logs and records a failed build; the registry keeps its current revision. */
-  rejected(err: unknown): TollgateError {
-    const e = TollgateError.from(err, "policy_build_error");
-    this.opts.registry.reject(this.source, e);
-    this.opts.logger.error(
-      { event: "policy_rejected", code: e.code, error: e.message, source: this.source, serving_revision: this.opts.registry.current()?.revision },
-      "policy update rejected; last good revision keeps serving",
-    );
-    return e;
   }
 }

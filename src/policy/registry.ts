@@ -2,12 +2,12 @@ import { TollgateError } from "../errors.js";
 import type { AuditEntry } from "../audit/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { PolicyEngine } from "./engine.js";
+import { describeOrigin, type PolicyOrigin } from "./origin.js";
 
 /** A loaded revision, ready to serve. */
 export interface Revision {
   revision: string;
-  /** Where it came from: "dir:/path", "bundle-file:/path", "bundle:https://…". */
-  source: string;
+  origin: PolicyOrigin;
   engine: PolicyEngine;
   activatedAt?: string;
   keyId?: string | undefined;
@@ -16,6 +16,8 @@ export interface Revision {
 
 export interface RevisionInfo {
   revision: string;
+  origin: PolicyOrigin;
+  /** The origin as audit records and logs show it. */
   source: string;
   activatedAt: string | undefined;
   keyId: string | undefined;
@@ -37,7 +39,7 @@ export interface PolicyRegistryOptions {
 }
 
 const info = (r: Revision, active: boolean): RevisionInfo => ({
-  revision: r.revision, source: r.source, activatedAt: r.activatedAt, keyId: r.keyId, testsRun: r.testsRun, active,
+  revision: r.revision, origin: r.origin, source: describeOrigin(r.origin), activatedAt: r.activatedAt, keyId: r.keyId, testsRun: r.testsRun, active,
 });
 
 /**
@@ -80,9 +82,9 @@ export class PolicyRegistry {
     this.swap({ ...rev, activatedAt: new Date().toISOString() }, "activation", operator);
   }
 
-  reject(source: string, error: TollgateError, revision?: string): void {
+  reject(origin: PolicyOrigin, error: TollgateError, revision?: string): void {
     this.opts.onReject?.(error);
-    this.record({ action: "rejection", source, revision, previousRevision: this.active?.revision, reason: error.message });
+    this.record({ action: "rejection", source: describeOrigin(origin), revision, previousRevision: this.active?.revision, reason: error.message });
   }
 
   /** Returns to an earlier loaded revision (the previous one when none is named). */
@@ -98,7 +100,7 @@ export class PolicyRegistry {
 
   setCandidate(rev: Revision | undefined): void {
     this.shadow = rev;
-    if (rev) this.opts.logger.info({ event: "candidate_loaded", revision: rev.revision, source: rev.source }, "candidate policy loaded for shadow evaluation");
+    if (rev) this.opts.logger.info({ event: "candidate_loaded", revision: rev.revision, source: describeOrigin(rev.origin) }, "candidate policy loaded for shadow evaluation");
   }
 
   /** Makes the candidate the active revision. */
@@ -119,10 +121,10 @@ export class PolicyRegistry {
       if (this.history.length > keep) this.history = this.history.slice(-keep);
     }
     this.opts.logger.info(
-      { event: action === "activation" ? "policy_activated" : `policy_${action}`, revision: rev.revision, previous_revision: previous?.revision, source: rev.source, tests_run: rev.testsRun, operator },
+      { event: action === "activation" ? "policy_activated" : `policy_${action}`, revision: rev.revision, previous_revision: previous?.revision, source: describeOrigin(rev.origin), tests_run: rev.testsRun, operator },
       `policy ${action}`,
     );
-    this.record({ action, source: rev.source, revision: rev.revision, previousRevision: previous?.revision, keyId: rev.keyId, tests: { ran: rev.testsRun }, operator, details });
+    this.record({ action, source: describeOrigin(rev.origin), revision: rev.revision, previousRevision: previous?.revision, keyId: rev.keyId, tests: { ran: rev.testsRun }, operator, details });
     this.opts.onActivate?.(rev);
   }
 

@@ -41,6 +41,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** A policies folder (or a placeholder beside a bundle) and the settings that go with it. */
+export interface SettingsForTest {
+  policies: string;
+  settings: Partial<SettingsInput>;
+}
+
 /** Starts a real tollgate on a loopback port with the given policy files, and a real gRPC client. */
 export async function startTestApp(files: Record<string, string> | string, settings: Partial<SettingsInput> = {}): Promise<TestApp> {
   const dir = typeof files === "string" ? files : writePolicyDir(files);
