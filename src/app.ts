@@ -88,6 +88,8 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         ...(settings.decisionLogTokenFile ? { bearerToken: readFileSync(settings.decisionLogTokenFile, "utf8").trim() } : {}),
         mask: (event) => policy.current()?.evaluateLogMask?.(event),
         drop: (event) => policy.current()?.evaluateLogDrop?.(event),
+        logBody: settings.logDecisionBody,
+        policyData: () => policy.current()?.data,
         logger,
       })
     : undefined;
@@ -99,6 +101,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     dryRun: settings.dryRun,
     onDecisionError: settings.onDecisionError,
     logDecisionInput: settings.logDecisionInput,
+    logDecisionBody: settings.logDecisionBody,
     store,
     secrets: new SecretResolver({ secretsDir: settings.secretsDir }),
     enrichers: [llmEnricher()],

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
 import type { LimitStore } from "../limits/types.js";
-import { applyMaskRules, parseMaskRules } from "../observability/mask-rules.js";
+import { maskDecisionCopy } from "../observability/mask.js";
 import { logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
@@ -31,6 +31,8 @@ export interface AuthorizerOptions {
   dryRun: boolean;
   onDecisionError: "error" | "deny";
   logDecisionInput: boolean;
+  /** Keep body text (masked) in logged and uploaded decision inputs; default removed. */
+  logDecisionBody: boolean;
   store?: LimitStore;
   secrets?: SecretResolver;
   enrichers?: InputEnricher[];
@@ -203,23 +205,15 @@ export class Authorizer {
   }
 
   private attachInput(event: DecisionEvent, engine: PolicyEngine, input: PolicyInput | undefined, result: unknown): void {
-    const logged: Record<string, unknown> = { input: structuredClone(input), result: structuredClone(result) };
-    if (engine.evaluateLogMask) {
+    const copy = maskDecisionCopy({ input, result }, { logBody: this.o.logDecisionBody, policyMask: engine.evaluateLogMask?.bind(engine), policyData: engine.data });
+    if (!copy.ok) {
       // A broken or unsupported mask must not leak: drop the input rather than log it unmasked.
-      let failure: string | undefined;
-      try {
-        const rules = parseMaskRules(engine.evaluateLogMask(logged));
-        const outcome = typeof rules === "string" ? { ok: false as const, reason: rules } : applyMaskRules(logged, rules);
-        if (!outcome.ok) failure = outcome.reason;
-      } catch (err) {
-        failure = TollgateError.from(err).message;
-      }
-      if (failure !== undefined) {
-        this.o.logger.warn({ event: "log_mask_error", error: failure }, "log mask failed; input omitted");
-        return;
-      }
+      this.o.logger.warn({ event: "log_mask_error", error: copy.reason }, "log mask failed; input omitted");
+      return;
     }
-    event.input = logged["input"];
-    event.result = logged["result"];
+    event.input = copy.doc["input"];
+    event.result = copy.doc["result"];
+    if (copy.erased.length > 0) event.erased = copy.erased;
+    if (copy.masked.length > 0) event.masked = copy.masked;
   }
 }

@@ -43,6 +43,7 @@ export function registerEval(program: Command): void {
         dryRun: settings.dryRun,
         onDecisionError: "error",
         logDecisionInput: false,
+        logDecisionBody: false,
         store: new MemoryLimitStore({}),
         secrets: new SecretResolver({ secretsDir: settings.secretsDir }),
         enrichers: [llmEnricher()],

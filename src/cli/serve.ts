@@ -18,6 +18,7 @@ export function registerServe(program: Command): void {
     .option("--skip-request-body-parse", "do not parse request bodies into input.parsed_body")
     .option("--on-decision-error <mode>", "error (gRPC error) | deny (403)")
     .option("--log-decision-input", "log the masked input and result with each decision")
+    .option("--log-decision-body", "keep body text (masked) in logged and uploaded decision inputs; removed by default")
     .option("--audit-file <file>", "append-only, hash-chained audit trail of policy changes")
     .option("--candidate-policies <dir>", "candidate policies evaluated in shadow beside the active ones")
     .option("--shadow-sample-rate <0..1>", "share of requests the candidate also evaluates (default 1)")

@@ -13,6 +13,7 @@ export interface CliFlags {
   skipRequestBodyParse?: boolean;
   onDecisionError?: string;
   logDecisionInput?: boolean;
+  logDecisionBody?: boolean;
   auditFile?: string;
   candidatePolicies?: string;
   shadowSampleRate?: string;
@@ -49,6 +50,7 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     skipRequestBodyParse: flags.skipRequestBodyParse,
     onDecisionError: flags.onDecisionError,
     logDecisionInput: flags.logDecisionInput,
+    logDecisionBody: flags.logDecisionBody,
     auditFile: flags.auditFile,
     candidatePolicies: flags.candidatePolicies,
     shadowSampleRate: flags.shadowSampleRate,

@@ -24,6 +24,8 @@ export const settingsSchema = z
     onDecisionError: z.enum(["error", "deny"]).default("error"),
     /** Adds the (masked) input and result to each decision log line; data.system.log.mask applies. */
     logDecisionInput: z.coerce.boolean().default(false),
+    /** Keeps body text (raw body, parsed body, input.llm.texts), masked, in logged and uploaded decision inputs; by default it is removed. */
+    logDecisionBody: z.coerce.boolean().default(false),
     /** Label Check metrics by tenant (dynamic_metadata.tenant); bounded to the first 100 tenants. */
     metricsTenantLabels: z.coerce.boolean().default(false),
     watch: z.coerce.boolean().default(true),
@@ -144,6 +146,7 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_SKIP_REQUEST_BODY_PARSE: "skipRequestBodyParse",
   TOLLGATE_ON_DECISION_ERROR: "onDecisionError",
   TOLLGATE_LOG_DECISION_INPUT: "logDecisionInput",
+  TOLLGATE_LOG_DECISION_BODY: "logDecisionBody",
   TOLLGATE_METRICS_TENANT_LABELS: "metricsTenantLabels",
   TOLLGATE_WATCH: "watch",
   TOLLGATE_RUN_POLICY_TESTS: "runPolicyTests",

@@ -37,6 +37,10 @@ export interface DecisionLogSinkOptions {
   mask?: (event: Record<string, unknown>) => unknown;
   /** Evaluates data.system.log.drop with the event as input; returns OPA's result set. */
   drop?: (event: Record<string, unknown>) => unknown;
+  /** Keep body text (masked) in uploaded inputs; removed by default (see observability/mask.ts). */
+  logBody?: boolean;
+  /** The active revision's data, for its prompt-guard patterns. */
+  policyData?: () => unknown;
   logger?: Logger;
   /** Jitter source in [0, 1) (tests pin it). */
   random?: () => number;
@@ -59,6 +63,8 @@ export interface ResolvedSinkOptions {
   closeTimeoutMs: number;
   mask: ((event: Record<string, unknown>) => unknown) | undefined;
   drop: ((event: Record<string, unknown>) => unknown) | undefined;
+  logBody: boolean;
+  policyData: () => unknown;
   logger: Logger | undefined;
   random: () => number;
 }
@@ -114,6 +120,8 @@ export function resolveSinkOptions(o: DecisionLogSinkOptions): ResolvedSinkOptio
     closeTimeoutMs: positive("closeTimeoutMs", o.closeTimeoutMs, 5000),
     mask: o.mask,
     drop: o.drop,
+    logBody: o.logBody ?? false,
+    policyData: o.policyData ?? (() => undefined),
     logger: o.logger,
     random: o.random ?? Math.random,
   };

@@ -3,11 +3,11 @@ import https from "node:https";
 import { promisify } from "node:util";
 import { gzip as gzipCb } from "node:zlib";
 import { TollgateError } from "../errors.js";
-import { maskValue, registerSecret } from "../observability/mask.js";
+import { maskDecisionCopy, registerSecret } from "../observability/mask.js";
 import { backoffDelay } from "./backoff.js";
 import { EventBuffer, type EncodedEvent } from "./buffer.js";
 import type { DecisionLogEvent } from "./event.js";
-import { applyMaskRules, dropRequested, parseMaskRules } from "../observability/mask-rules.js";
+import { dropRequested } from "../observability/mask-rules.js";
 import { resolveSinkOptions, type DecisionLogSinkOptions, type ResolvedSinkOptions } from "./options.js";
 import { post } from "./upload.js";
 import { isPlainObject } from "../json.js";
@@ -86,25 +86,12 @@ export class DecisionLogSink {
     this.agent = this.o.endpoint.protocol === "https:" ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
-  /** Drop policy, mask policy, credential masking, then buffering. Never throws: problems are counted. */
+  /** Drop policy, then the masking step (mask policy and tollgate's own rules), then buffering. Never throws: problems are counted. */
   enqueue(event: DecisionLogEvent): EnqueueResult {
     if (this.closed) return this.lose("closed", 1);
-    let doc: Obj;
-    try {
-      if (!isPlainObject(event) || typeof event.decision_id !== "string" || event.decision_id === "") throw new Error("event needs a non-empty decision_id");
-      doc = JSON.parse(JSON.stringify(event)) as Obj;
-    } catch (err) {
-      this.warn("invalid_event", `decision log event dropped: ${(err as Error).message}`);
-      return this.lose("error", 1);
-    }
-    doc["labels"] = { ...this.o.labels, ...(isPlainObject(doc["labels"]) ? doc["labels"] : {}) };
-    if (typeof doc["timestamp"] !== "string") doc["timestamp"] = new Date().toISOString();
-
-    const policyOutcome = this.applyPolicies(doc);
-    if (policyOutcome !== undefined) return policyOutcome;
-
-    const json = JSON.stringify(maskValue(doc));
-    const bytes = Buffer.byteLength(json);
+    const prepared = this.prepare(event);
+    if (typeof prepared === "string") return prepared;
+    const { json, bytes } = prepared;
     if (bytes > this.o.maxEventBytes) {
       this.warn("too_large", `decision log event of ${bytes} bytes is over maxEventBytes ${this.o.maxEventBytes}; dropped`);
       return this.lose("tooLarge", 1);
@@ -113,6 +100,34 @@ export class DecisionLogSink {
     this.evicted(this.buffer.push({ json, bytes }));
     this.schedule();
     return "queued";
+  }
+
+  /**
+   * The exact JSON enqueue would upload for this event, without queueing or counting it; a string
+   * when it would not be uploaded. The masking self-test reads the output of the running sink here.
+   */
+  preview(event: DecisionLogEvent): { json: string } | "dropped_by_policy" | "error" {
+    const prepared = this.prepare(event, true);
+    return typeof prepared === "string" ? (prepared === "dropped_by_policy" ? prepared : "error") : { json: prepared.json };
+  }
+
+  private prepare(event: DecisionLogEvent, dryRun = false): { json: string; bytes: number } | EnqueueResult {
+    let doc: Obj;
+    try {
+      if (!isPlainObject(event) || typeof event.decision_id !== "string" || event.decision_id === "") throw new Error("event needs a non-empty decision_id");
+      doc = JSON.parse(JSON.stringify(event)) as Obj;
+    } catch (err) {
+      if (dryRun) return "error";
+      this.warn("invalid_event", `decision log event dropped: ${(err as Error).message}`);
+      return this.lose("error", 1);
+    }
+    doc["labels"] = { ...this.o.labels, ...(isPlainObject(doc["labels"]) ? doc["labels"] : {}) };
+    if (typeof doc["timestamp"] !== "string") doc["timestamp"] = new Date().toISOString();
+
+    const masked = this.applyPolicies(doc, dryRun);
+    if (typeof masked === "string") return masked;
+    const json = JSON.stringify(masked);
+    return { json, bytes: Buffer.byteLength(json) };
   }
 
   stats(): DecisionLogStats {
@@ -134,36 +149,32 @@ export class DecisionLogSink {
     return this.closing;
   }
 
-  /** data.system.log.drop, then data.system.log.mask, as OPA orders them. Returns a result when the event is not to be queued. */
-  private applyPolicies(doc: Obj): EnqueueResult | undefined {
+  /** data.system.log.drop, then the masking step (data.system.log.mask first), as OPA orders them. Returns a result when the event is not to be queued. */
+  private applyPolicies(doc: Obj, dryRun: boolean): Obj | EnqueueResult {
     if (this.o.drop) {
       const { metrics: _metrics, ...view } = doc; // OPA decides on dropping before it attaches metrics
       try {
         if (dropRequested(this.o.drop(view))) {
-          this.counts.droppedByPolicy++;
+          if (!dryRun) this.counts.droppedByPolicy++;
           return "dropped_by_policy";
         }
       } catch (err) {
+        if (dryRun) return "error";
         this.warn("drop_error", `data.system.log.drop failed; event dropped: ${TollgateError.from(err).message}`);
         return this.lose("error", 1);
       }
     }
-    if (!this.o.mask) return undefined;
-    let rules;
-    try {
-      rules = parseMaskRules(this.o.mask(doc));
-    } catch (err) {
-      rules = `evaluation failed: ${TollgateError.from(err).message}`;
-    }
-    const outcome = typeof rules === "string" ? { ok: false as const, reason: rules } : applyMaskRules(doc, rules);
-    if (!outcome.ok) {
+    const copy = maskDecisionCopy(doc, { logBody: this.o.logBody, policyMask: this.o.mask, policyData: this.o.policyData() });
+    if (!copy.ok) {
+      if (dryRun) return "error";
       // An event the mask policy could not mask must not leave unmasked.
-      this.warn("mask_error", `data.system.log.mask: ${outcome.reason}; event dropped`);
+      this.warn("mask_error", `data.system.log.mask: ${copy.reason}; event dropped`);
       return this.lose("error", 1);
     }
-    if (outcome.erased.length > 0) doc["erased"] = [...(Array.isArray(doc["erased"]) ? doc["erased"] : []), ...outcome.erased];
-    if (outcome.masked.length > 0) doc["masked"] = [...(Array.isArray(doc["masked"]) ? doc["masked"] : []), ...outcome.masked];
-    return undefined;
+    const out = copy.doc;
+    if (copy.erased.length > 0) out["erased"] = [...(Array.isArray(out["erased"]) ? out["erased"] : []), ...copy.erased];
+    if (copy.masked.length > 0) out["masked"] = [...(Array.isArray(out["masked"]) ? out["masked"] : []), ...copy.masked];
+    return out;
   }
 
   private lose(kind: DropKind, n: number): EnqueueResult {

@@ -13,6 +13,10 @@ export interface DecisionEvent {
   dry_run?: boolean;
   input?: unknown;
   result?: unknown;
+  /** JSON pointers the masking step removed from input/result, as in OPA's decision-log events. */
+  erased?: string[];
+  /** JSON pointers the policy's mask rules upserted. */
+  masked?: string[];
 }
 
 export function logDecision(logger: Logger, event: DecisionEvent): void {

@@ -25,7 +25,8 @@ const SECRETS = {
 describe("decision log lines", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ "p.rego": POLICY, "mask.rego": MASK_POLICY }, { logDecisionInput: true });
+    // Body text is kept (masked) only on request: this app asks for it.
+    t = await startTestApp({ "p.rego": POLICY, "mask.rego": MASK_POLICY }, { logDecisionInput: true, logDecisionBody: true });
   });
   afterAll(() => t.close());
 
@@ -65,7 +66,10 @@ describe("decision log lines", () => {
     expect(input.attributes.request.http.headers).not.toHaveProperty("x-tenant-note");
     // The policy's upsert applies, and built-in credential masking still applies on top.
     expect(input.parsed_body).toEqual({ user: "a", ssn: "***", password: MASK });
+    // What the rules hid in parsed_body is hidden in the raw body text too.
+    expect(input.attributes.request.http.body).toBe(`{"user":"a","ssn":"${MASK}","password":"${MASK}"}`);
     expect(line["result"]).toEqual([{ result: { allowed: true, headers: { "x-user": "alice" } } }]);
+    expect(line["masked"]).toEqual(["/input/parsed_body/ssn"]);
   });
 });
 
