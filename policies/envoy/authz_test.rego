@@ -1,87 +1,89 @@
 package envoy.authz_test
 
 import data.envoy.authz
-
-demo_key := "tg-demo-acme-key"
+import data.tollgate.fixture
 
 chat(body, headers) := {
 	"attributes": {"request": {"http": {"method": "POST", "path": "/v1/chat/completions", "headers": headers}}},
 	"parsed_path": ["v1", "chat", "completions"],
 	"parsed_query": {},
 	"parsed_body": body,
-	"llm": object.union({
-		"provider": "openai", "operation": "chat", "model": body.model, "stream": object.get(body, "stream", false),
-		"max_output_tokens": object.get(body, "max_tokens", null), "estimated_input_tokens": 12,
-		"message_count": 1, "has_tools": false, "has_images": false, "truncated": false,
-		"texts": [m.content | some m in body.messages],
-	}, {}),
+	"llm": object.union(
+		{
+			"provider": "openai", "operation": "chat", "model": body.model, "stream": object.get(body, "stream", false),
+			"max_output_tokens": object.get(body, "max_tokens", null), "estimated_input_tokens": 12,
+			"message_count": 1, "has_tools": false, "has_images": false, "truncated": false,
+			"texts": [m.content | some m in body.messages],
+		},
+		{},
+	),
 }
 
 hello(model) := {"model": model, "messages": [{"role": "user", "content": "hello"}]}
 
 bearer(key) := {"authorization": concat(" ", ["Bearer", key]), "content-type": "application/json"}
 
-test_demo_tenant_allowed_model if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
+test_tenant_allowed_model if {
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway
 	d.allowed
-	d.headers["x-tollgate-tenant"] == "acme"
+	d.headers["x-tollgate-tenant"] == "fixture-co"
 	d.headers["x-tollgate-upstream"] == "mock-llm"
 	d.request_headers_to_remove == ["authorization"]
 }
 
 test_glob_model_allowed if {
-	d := authz.allow with input as chat(hello("claude-3-5-haiku-20241022"), bearer(demo_key))
+	d := authz.allow with input as chat(hello("claude-3-5-haiku-20241022"), bearer(fixture.key)) with data.gateway as fixture.gateway
 	d.allowed
 }
 
 test_missing_key_is_401 if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), {})
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), {}) with data.gateway as fixture.gateway
 	d.http_status == 401
 	d.dynamic_metadata.reason == "missing_key"
 }
 
 test_unknown_key_is_401 if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer("tg-wrong"))
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer("tg-wrong")) with data.gateway as fixture.gateway
 	d.http_status == 401
 	d.dynamic_metadata.reason == "unknown_key"
 }
 
 test_x_api_key_header_identifies if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), {"x-api-key": demo_key})
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), {"x-api-key": fixture.key}) with data.gateway as fixture.gateway
 	d.allowed
 	d.request_headers_to_remove == ["x-api-key"]
 }
 
 test_disallowed_model_is_403 if {
-	d := authz.allow with input as chat(hello("gpt-4o"), bearer(demo_key))
+	d := authz.allow with input as chat(hello("gpt-4o"), bearer(fixture.key)) with data.gateway as fixture.gateway
 	d.http_status == 403
 	d.dynamic_metadata.reason == "model_not_allowed"
 }
 
 test_cap_exceeded_is_400 if {
-	d := authz.allow with input as chat(object.union(hello("gpt-4o-mini"), {"max_tokens": 4096}), bearer(demo_key))
+	d := authz.allow with input as chat(object.union(hello("gpt-4o-mini"), {"max_tokens": 513}), bearer(fixture.key)) with data.gateway as fixture.gateway
 	d.http_status == 400
 	d.dynamic_metadata.reason == "cap_exceeded"
 }
 
 test_stream_not_allowed if {
 	d := authz.allow
-		with input as chat(object.union(hello("gpt-4o-mini"), {"stream": true}), bearer(demo_key))
-		with data.gateway.roles.demo.stream as false
+		with input as chat(object.union(hello("gpt-4o-mini"), {"stream": true}), bearer(fixture.key)) with data.gateway as fixture.gateway
+		with data.gateway as fixture.with_changes({"roles": {"tester": {"stream": false}}})
 	d.http_status == 403
 	d.dynamic_metadata.reason == "stream_not_allowed"
 }
 
 test_operation_not_allowed if {
 	d := authz.allow
-		with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
-		with data.gateway.roles.demo.operations as ["embedding"]
+		with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway
+		with data.gateway as fixture.with_changes({"roles": {"tester": {"operations": ["embedding"]}}})
 	d.dynamic_metadata.reason == "operation_not_allowed"
 }
 
 test_prompt_guard_names_pattern_not_text if {
 	body := {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "my key is AKIAABCDEFGHIJKLMNOP ok"}]}
-	d := authz.allow with input as chat(body, bearer(demo_key))
+	d := authz.allow with input as chat(body, bearer(fixture.key)) with data.gateway as fixture.gateway
 	d.http_status == 403
 	d.dynamic_metadata.guard_patterns == ["aws_access_key"]
 	not contains(json.marshal(d), "AKIAABCDEFGHIJKLMNOP")
@@ -90,22 +92,22 @@ test_prompt_guard_names_pattern_not_text if {
 test_operator_pattern_applies if {
 	body := {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "project BLUEBIRD details"}]}
 	d := authz.allow
-		with input as chat(body, bearer(demo_key))
-		with data.gateway.guard.extra_patterns as [{"name": "codename", "pattern": "BLUEBIRD"}]
+		with input as chat(body, bearer(fixture.key)) with data.gateway as fixture.gateway
+		with data.gateway as fixture.with_changes({"guard": {"extra_patterns": [{"name": "codename", "pattern": "BLUEBIRD"}]}})
 	d.dynamic_metadata.guard_patterns == ["codename"]
 }
 
 test_limits_reserve_input_plus_role_cap if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway
 	{l.name: [l.limit, l.cost, l.unit] | some l in d.limits} == {
-		"requests_per_minute": [60, 1, "minute"],
-		"tokens_per_minute": [20000, 12 + 1024, "minute"],
-		"tokens_per_day": [1000000, 12 + 1024, "day"],
+		"requests_per_minute": [7, 1, "minute"],
+		"tokens_per_minute": [5000, 12 + 512, "minute"],
+		"tokens_per_day": [90000, 12 + 512, "day"],
 	}
 }
 
 test_limits_reserve_requested_max_tokens if {
-	d := authz.allow with input as chat(object.union(hello("gpt-4o-mini"), {"max_tokens": 100}), bearer(demo_key))
+	d := authz.allow with input as chat(object.union(hello("gpt-4o-mini"), {"max_tokens": 100}), bearer(fixture.key)) with data.gateway as fixture.gateway
 	some l in d.limits
 	l.name == "tokens_per_minute"
 	l.cost == 112
@@ -113,25 +115,25 @@ test_limits_reserve_requested_max_tokens if {
 
 test_real_provider_gets_secret_reference_not_secret if {
 	d := authz.allow
-		with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
-		with data.gateway.tenants.acme.upstream as null
+		with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway
+		with data.gateway as fixture.with_changes({"tenants": {"fixture-co": {"upstream": null}}})
 	d.headers["x-tollgate-upstream"] == "openai"
 	d.upstream_secrets == {"authorization": "Bearer ${env:OPENAI_API_KEY}"}
 	d.request_headers_to_remove == []
 }
 
 test_health_probe_allowed if {
-	authz.allow.allowed with input as {"attributes": {"request": {"http": {"method": "GET", "path": "/healthz", "headers": {}}}}, "parsed_path": ["healthz"]}
+	authz.allow.allowed with input as {"attributes": {"request": {"http": {"method": "GET", "path": "/healthz", "headers": {}}}}, "parsed_path": ["healthz"]} with data.gateway as fixture.gateway
 }
 
 test_non_llm_call_denied if {
-	d := authz.allow with input as {"attributes": {"request": {"http": {"method": "GET", "path": "/admin", "headers": {}}}}, "parsed_path": ["admin"]}
+	d := authz.allow with input as {"attributes": {"request": {"http": {"method": "GET", "path": "/admin", "headers": {}}}}, "parsed_path": ["admin"]} with data.gateway as fixture.gateway
 	d.dynamic_metadata.reason == "not_llm"
 }
 
 test_truncated_body_denied if {
-	i := object.union(chat(hello("gpt-4o-mini"), bearer(demo_key)), {"llm": {"error": {"code": "body_truncated", "message": "cut"}}})
-	d := authz.allow with input as i
+	i := object.union(chat(hello("gpt-4o-mini"), bearer(fixture.key)), {"llm": {"error": {"code": "body_truncated", "message": "cut"}}})
+	d := authz.allow with input as i with data.gateway as fixture.gateway
 	d.http_status == 400
 	d.dynamic_metadata.reason == "body_truncated"
 }

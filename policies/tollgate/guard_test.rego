@@ -1,12 +1,13 @@
 package tollgate.guard_test
 
+import data.tollgate.fixture
 import data.tollgate.guard
 
 hits(text) := h if {
-	h := guard.hits with input as {"llm": {"texts": [text]}}
+	h := guard.hits with input as {"llm": {"texts": [text]}} with data.gateway as fixture.gateway
 }
 
-test_shipped_patterns if {
+test_patterns if {
 	hits("-----BEGIN RSA PRIVATE KEY-----\nMIIB") == {"private_key"}
 	hits("-----BEGIN PRIVATE KEY-----") == {"private_key"}
 	hits("id AKIAIOSFODNN7EXAMPLE here") == {"aws_access_key"}
@@ -25,8 +26,8 @@ test_anthropic_key_also_matches_generic_sk if {
 }
 
 test_precomputed_hits_are_used_as_given if {
-	h := guard.hits with input as {"llm": {"texts": ["AKIAIOSFODNN7EXAMPLE"], "guard_hits": []}}
+	h := guard.hits with input as {"llm": {"texts": ["AKIAIOSFODNN7EXAMPLE"], "guard_hits": []}} with data.gateway as fixture.gateway
 	count(h) == 0
-	h2 := guard.hits with input as {"llm": {"texts": [], "guard_hits": ["private_key"]}}
+	h2 := guard.hits with input as {"llm": {"texts": [], "guard_hits": ["private_key"]}} with data.gateway as fixture.gateway
 	h2 == {"private_key"}
 }

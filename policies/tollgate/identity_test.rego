@@ -1,5 +1,6 @@
 package tollgate.identity_test
 
+import data.tollgate.fixture
 import data.tollgate.identity
 
 # Test-only signing key; its public half is given to the policy below. Never use it elsewhere.
@@ -14,33 +15,33 @@ claims(tenant) := {"iss": "https://auth.example.com", "aud": "tollgate", "tenant
 req(headers) := {"attributes": {"request": {"http": {"headers": headers}}}, "parsed_query": {}}
 
 test_key_hash_identifies_tenant if {
-	identity.tenant == "acme" with input as req({"authorization": "Bearer tg-demo-acme-key"})
+	identity.tenant == "fixture-co" with input as req({"authorization": concat(" ", ["Bearer", fixture.key])}) with data.gateway as fixture.gateway
 }
 
 test_each_sdk_header if {
-	identity.tenant == "acme" with input as req({"x-api-key": "tg-demo-acme-key"})
-	identity.tenant == "acme" with input as req({"api-key": "tg-demo-acme-key"})
-	identity.tenant == "acme" with input as req({"x-goog-api-key": "tg-demo-acme-key"})
-	identity.tenant == "acme" with input as object.union(req({}), {"parsed_query": {"key": ["tg-demo-acme-key"]}})
+	identity.tenant == "fixture-co" with input as req({"x-api-key": fixture.key}) with data.gateway as fixture.gateway
+	identity.tenant == "fixture-co" with input as req({"api-key": fixture.key}) with data.gateway as fixture.gateway
+	identity.tenant == "fixture-co" with input as req({"x-goog-api-key": fixture.key}) with data.gateway as fixture.gateway
+	identity.tenant == "fixture-co" with input as object.union(req({}), {"parsed_query": {"key": [fixture.key]}}) with data.gateway as fixture.gateway
 }
 
 test_unknown_key_has_no_tenant if {
-	not identity.tenant with input as req({"authorization": "Bearer nope"})
+	not identity.tenant with input as req({"authorization": "Bearer nope"}) with data.gateway as fixture.gateway
 }
 
 test_jwt_bearer_identifies_tenant if {
-	identity.tenant == "acme" with input as req({"authorization": concat(" ", ["Bearer", token(claims("acme"))])}) with data.gateway.jwt as jwt_cfg
+	identity.tenant == "fixture-co" with input as req({"authorization": concat(" ", ["Bearer", token(claims("fixture-co"))])}) with data.gateway as fixture.with_changes({"jwt": jwt_cfg})
 }
 
 test_jwt_for_unknown_tenant_rejected if {
-	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(claims("globex"))])}) with data.gateway.jwt as jwt_cfg
+	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(claims("globex"))])}) with data.gateway as fixture.with_changes({"jwt": jwt_cfg})
 }
 
 test_jwt_ignored_when_disabled if {
-	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(claims("acme"))])})
+	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(claims("fixture-co"))])}) with data.gateway as fixture.gateway
 }
 
 test_jwt_wrong_audience_rejected if {
-	c := object.union(claims("acme"), {"aud": "other"})
-	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(c)])}) with data.gateway.jwt as jwt_cfg
+	c := object.union(claims("fixture-co"), {"aud": "other"})
+	not identity.tenant with input as req({"authorization": concat(" ", ["Bearer", token(c)])}) with data.gateway as fixture.with_changes({"jwt": jwt_cfg})
 }
