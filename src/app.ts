@@ -10,6 +10,7 @@ import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { TollgateError } from "./errors.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { instrumentStore } from "./limits/instrumented-store.js";
+import { loadReservationKey } from "./limits/reservation-key.js";
 import type { LimitStore } from "./limits/types.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 import { createLogger, type Logger } from "./observability/logger.js";
@@ -37,6 +38,8 @@ export interface App {
   /** Where the active revisions come from: the policies folder, or the bundle file or server when one is configured. */
   policySource: PolicySource;
   store: LimitStore;
+  /** Signs and verifies reservation handles (Check writes them, ext_proc reads them). */
+  reservationKey: Uint8Array;
   rateLimits: RateLimitService;
   metrics: Metrics;
   shadowStats: ShadowStats;
@@ -93,6 +96,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         logger,
       })
     : undefined;
+  const reservationKey = loadReservationKey(settings.reservationKeyFile, logger);
   const authorizer = new Authorizer({
     policy: () => policy.current(),
     logger,
@@ -109,6 +113,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     metrics,
     shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
     usage,
+    reservationKey,
     rateLimitHeaders: settings.rateLimitHeaders ? settings.rateLimitHeaderNames : false,
     ...(decisionLogs
       ? {
@@ -195,6 +200,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     policy,
     policySource,
     store,
+    reservationKey,
     rateLimits,
     metrics,
     shadowStats,

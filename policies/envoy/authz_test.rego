@@ -113,6 +113,26 @@ test_limits_reserve_requested_max_tokens if {
 	l.cost == 112
 }
 
+test_token_limits_are_reconciled_and_may_stop_a_stream if {
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
+	{l.name: [l.reconcile, l.stream_stop] | some l in d.limits} == {
+		"requests_per_minute": [false, false],
+		"tokens_per_minute": [true, true],
+		"tokens_per_day": [true, true],
+	}
+}
+
+test_tenant_may_keep_streams_running_still_reconciled if {
+	d := authz.allow
+		with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
+		with data.gateway.tenants.acme.limits.stream_stop as false
+	{l.name: [l.reconcile, l.stream_stop] | some l in d.limits} == {
+		"requests_per_minute": [false, false],
+		"tokens_per_minute": [true, false],
+		"tokens_per_day": [true, false],
+	}
+}
+
 test_real_provider_gets_secret_reference_not_secret if {
 	d := authz.allow
 		with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway

@@ -1,7 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
-import type { LimitStore } from "../limits/types.js";
+import { MAX_UNITS } from "../limits/keys.js";
+import { encodeReservation, RESERVATION_METADATA_KEY } from "../limits/reservation.js";
+import type { LimitStore, ReservedCounter } from "../limits/types.js";
+import { isPlainObject } from "../json.js";
 import { maskDecisionCopy } from "../observability/mask.js";
 import { logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
@@ -43,6 +46,8 @@ export interface AuthorizerOptions {
   /** A candidate revision evaluated on live traffic beside the active one; it never affects the answer. */
   shadow?: { candidate: () => PolicyEngine | undefined; sampleRate: number; stats: ShadowStats };
   usage?: UsageTracker;
+  /** Signs the reservation handle of LLM calls whose limits are marked reconcile: true (see src/limits/reservation-key.ts). */
+  reservationKey?: Uint8Array;
   /** Receives every decision (input and result included) for an OPA-compatible decision-log sink. */
   decisionLog?: (event: { decisionId: string; revision: string | undefined; input: PolicyInput | undefined; result: unknown; handlerNs: number }) => void;
 }
@@ -172,12 +177,42 @@ export class Authorizer {
         return { decision: shed, reason: "overloaded", result, extraMetadata };
       }
       decision.responseHeadersToAdd.push(...headers);
+      this.attachReservation({ decision, input, decisionId, reserved: verdict.reserved, extraMetadata });
     }
     if (decision.upstreamSecrets.length > 0) {
       if (!this.o.secrets) throw new TollgateError("config_error", "the policy asked for upstream secrets but no secret resolver is configured");
       decision.headers.push(...this.o.secrets.resolve(decision.upstreamSecrets));
     }
     return { decision, result, extraMetadata };
+  }
+
+  /**
+   * For an admitted LLM call with limits marked reconcile: true, dynamic_metadata gets the signed
+   * reservation the ext_proc server reconciles at the end of the response, and the upstream is asked
+   * for an uncompressed response (accept-encoding: identity, after any the policy set, so it wins)
+   * so the usage in it is read without decoding.
+   */
+  private attachReservation(p: { decision: Decision; input: PolicyInput; decisionId: string; reserved: ReservedCounter[]; extraMetadata: Record<string, unknown> }): void {
+    const key = this.o.reservationKey;
+    const llm = p.input["llm"];
+    if (p.reserved.length === 0 || key === undefined || !isPlainObject(llm)) return;
+    const text = (v: unknown, max: number): string => (typeof v === "string" ? v.slice(0, max) : "");
+    const tokens = llm["estimated_input_tokens"];
+    p.extraMetadata[RESERVATION_METADATA_KEY] = encodeReservation(
+      {
+        v: 1,
+        decisionId: p.decisionId,
+        provider: text(llm["provider"], 64),
+        operation: text(llm["operation"], 64),
+        model: text(llm["model"], 512),
+        stream: llm["stream"] === true,
+        estimatedInputTokens: typeof tokens === "number" && Number.isFinite(tokens) ? Math.min(MAX_UNITS, Math.max(0, Math.round(tokens))) : 0,
+        issuedAtMs: Date.now(),
+        counters: p.reserved,
+      },
+      key,
+    );
+    p.decision.headers.push(["accept-encoding", "identity"]);
   }
 
   /** Shadow evaluation: the candidate sees the same input; only the difference is recorded. */

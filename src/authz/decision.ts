@@ -14,6 +14,10 @@ export interface PolicyLimit {
   failureMode: "allow" | "deny";
   shadow: boolean;
   name: string;
+  /** Correct the charge to actual usage at the end of the response (ext_proc), see docs/policy-limits.md. */
+  reconcile: boolean;
+  /** May stop a streamed response that crosses this limit (needs reconcile). */
+  streamStop: boolean;
 }
 
 /** The policy's answer, read and type-checked once. */
@@ -119,7 +123,13 @@ function limitOf(v: unknown, i: number): PolicyLimit {
   const shadow = v["shadow"] ?? false;
   if (typeof shadow !== "boolean") fail(`expected limits[${i}].shadow to be a boolean`);
   const name = v["name"] ?? key;
-  if (typeof name !== "string") fail(`expected limits[${i}].name to be a string`);
+  if (typeof name !== "string" || name === "" || name.length > 512) fail(`expected limits[${i}].name to be a non-empty string of at most 512 characters`);
+  const reconcile = v["reconcile"] ?? false;
+  if (typeof reconcile !== "boolean") fail(`expected limits[${i}].reconcile to be a boolean`);
+  const streamStop = v["stream_stop"] ?? false;
+  if (typeof streamStop !== "boolean") fail(`expected limits[${i}].stream_stop to be a boolean`);
+  if (streamStop && !reconcile) fail(`limits[${i}].stream_stop needs reconcile: true (a stream is stopped on the counter its reservation is reconciled on)`);
+  if (streamStop && shadow) fail(`limits[${i}] is a shadow limit: it never refuses, so it cannot stop a stream (drop stream_stop or shadow)`);
   return {
     key,
     name,
@@ -129,6 +139,8 @@ function limitOf(v: unknown, i: number): PolicyLimit {
     algorithm: algorithm as PolicyLimit["algorithm"],
     failureMode,
     shadow,
+    reconcile,
+    streamStop,
   };
 }
 

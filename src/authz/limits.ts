@@ -1,7 +1,7 @@
 import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
-import { MAX_UNITS, MAX_WINDOW_SECONDS } from "../limits/keys.js";
-import type { LimitOutcome, LimitStore } from "../limits/types.js";
+import { MAX_UNITS, MAX_WINDOW_SECONDS, windowStartSeconds } from "../limits/keys.js";
+import type { LimitOutcome, LimitStore, ReservedCounter } from "../limits/types.js";
 import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../limits/headers.js";
 import type { Pair, PolicyLimit } from "./decision.js";
 
@@ -17,6 +17,8 @@ export interface LimitVerdict {
   retryAfterSeconds: number;
   /** Per-limit usage for dynamic_metadata: name → { limit, remaining, reset } */
   usage: Record<string, { limit: number; remaining: number; reset_seconds: number; over: boolean }>;
+  /** What was charged on the limits marked reconcile: true, for the reservation handle; empty unless result is "ok" and counted. */
+  reserved: ReservedCounter[];
 }
 
 /**
@@ -61,25 +63,27 @@ function checkLimits(limits: readonly PolicyLimit[]): void {
  * and reported but never deny. On a store outage each limit follows its failure_mode. Throws
  * TollgateError("decision_error") for limits the store cannot take (too large, repeated).
  */
-export async function applyPolicyLimits(opts: { store: LimitStore; limits: readonly PolicyLimit[]; logger: Logger; headerNames?: HeaderNames }): Promise<LimitVerdict> {
+export async function applyPolicyLimits(opts: { store: LimitStore; limits: readonly PolicyLimit[]; logger: Logger; headerNames?: HeaderNames; nowMs?: number }): Promise<LimitVerdict> {
   const { store, limits, logger } = opts;
   const names = opts.headerNames ?? DEFAULT_HEADER_NAMES;
   checkLimits(limits);
+  // The instant is fixed here, so the window a reservation records is the one the store counted in.
+  const nowMs = Math.floor(opts.nowMs ?? Date.now());
   let outcomes: LimitOutcome[];
   try {
     outcomes = await store.apply(
       limits.map((l) => ({ key: policyCounterKey(l), limit: l.limit, windowSeconds: l.windowSeconds, hits: l.cost, algorithm: l.algorithm })),
-      { hashTag: POLICY_HASH_TAG },
+      { hashTag: POLICY_HASH_TAG, nowMs },
     );
   } catch (err) {
     const e = TollgateError.from(err);
     // Shed calls were never counted: allowing them would be the uncounted allow a burst must not cause.
-    if (e.code === "overloaded") return { result: "shed", failedOpen: false, headers: [[names.retryAfter, "1"]], retryAfterSeconds: 1, usage: {} };
+    if (e.code === "overloaded") return { result: "shed", failedOpen: false, headers: [[names.retryAfter, "1"]], retryAfterSeconds: 1, usage: {}, reserved: [] };
     // Only an outage follows failure_mode; any other failure is a fault to report, not to wave through.
     if (e.code !== "limit_store_unavailable") throw e;
     const failClosed = limits.some((l) => l.failureMode === "deny" && !l.shadow);
     logger.warn({ event: "limit_store_unavailable", error: e.message, failure_mode: failClosed ? "deny" : "allow" }, "limit store unavailable");
-    return { result: failClosed ? "unavailable" : "ok", failedOpen: !failClosed, headers: [], retryAfterSeconds: 1, usage: {} };
+    return { result: failClosed ? "unavailable" : "ok", failedOpen: !failClosed, headers: [], retryAfterSeconds: 1, usage: {}, reserved: [] };
   }
 
   const usage: LimitVerdict["usage"] = {};
@@ -104,7 +108,33 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
       headers.push([names.retryAfter, String(retryAfterSeconds)]);
     }
   }
-  return { result: over ? "over" : "ok", failedOpen: false, headers, retryAfterSeconds, usage };
+  const reserved = over ? [] : reservedCounters(limits, outcomes, nowMs);
+  return { result: over ? "over" : "ok", failedOpen: false, headers, retryAfterSeconds, usage, reserved };
+}
+
+/**
+ * The counters of the limits marked reconcile: true, with what the store really charged: the cost,
+ * or 0 for an over shadow limit whose sliding_window or token_bucket refused the hits (a fixed
+ * window counts them anyway). A token bucket of limit 0 holds nothing to reconcile and is left out.
+ */
+function reservedCounters(limits: readonly PolicyLimit[], outcomes: readonly LimitOutcome[], nowMs: number): ReservedCounter[] {
+  const reserved: ReservedCounter[] = [];
+  limits.forEach((l, i) => {
+    if (!l.reconcile || (l.algorithm === "token_bucket" && l.limit === 0)) return;
+    const counted = !outcomes[i]!.over || l.algorithm === "fixed_window";
+    reserved.push({
+      name: l.name,
+      key: policyCounterKey(l),
+      hashTag: POLICY_HASH_TAG,
+      algorithm: l.algorithm,
+      windowSeconds: l.windowSeconds,
+      windowStartMs: l.algorithm === "token_bucket" ? nowMs : windowStartSeconds(nowMs, l.windowSeconds) * 1000,
+      limit: l.limit,
+      reserved: counted ? l.cost : 0,
+      streamStop: l.streamStop,
+    });
+  });
+  return reserved;
 }
 
 /**

@@ -95,6 +95,8 @@ export const settingsSchema = z
     /** Bearer token for the admin API; required when httpAddr is not loopback. Prefer adminTokenFile. */
     adminToken: z.string().min(16, "must be at least 16 characters").optional(),
     adminTokenFile: z.string().min(1).optional(),
+    /** HMAC key for reservation handles (Check → ext_proc); every replica must share it. Unset: a random key per process. */
+    reservationKeyFile: z.string().min(1).optional(),
     /** Admin server off entirely. */
     adminDisabled: z.coerce.boolean().default(false),
     grpcTlsCertFile: z.string().min(1).optional(),
@@ -162,6 +164,7 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_SHADOW_SAMPLE_RATE: "shadowSampleRate",
   TOLLGATE_ADMIN_TOKEN: "adminToken",
   TOLLGATE_ADMIN_TOKEN_FILE: "adminTokenFile",
+  TOLLGATE_RESERVATION_KEY_FILE: "reservationKeyFile",
   TOLLGATE_ADMIN_DISABLED: "adminDisabled",
   TOLLGATE_GRPC_TLS_CERT_FILE: "grpcTlsCertFile",
   TOLLGATE_GRPC_TLS_KEY_FILE: "grpcTlsKeyFile",

@@ -298,7 +298,20 @@ describe("bad limit shapes", () => {
     ["an unknown algorithm", { limits: [{ key: "k", limit: 1, window: 1, algorithm: "leaky_bucket" }] }, 'invalid limits[0].algorithm "leaky_bucket"'],
     ["an unknown failure_mode", { limits: [{ key: "k", limit: 1, window: 1, failure_mode: "open" }] }, 'invalid limits[0].failure_mode "open"'],
     ["shadow not a boolean", { limits: [{ key: "k", limit: 1, window: 1, shadow: "yes" }] }, "expected limits[0].shadow to be a boolean"],
-    ["a name that is not a string", { limits: [{ key: "k", limit: 1, window: 1, name: 7 }] }, "expected limits[0].name to be a string"],
+    ["a name that is not a string", { limits: [{ key: "k", limit: 1, window: 1, name: 7 }] }, "expected limits[0].name to be a non-empty string of at most 512 characters"],
+    ["a name over 512 characters", { limits: [{ key: "k", limit: 1, window: 1, name: "n".repeat(513) }] }, "expected limits[0].name to be a non-empty string of at most 512 characters"],
+    ["reconcile not a boolean", { limits: [{ key: "k", limit: 1, window: 1, reconcile: "yes" }] }, "expected limits[0].reconcile to be a boolean"],
+    ["stream_stop not a boolean", { limits: [{ key: "k", limit: 1, window: 1, reconcile: true, stream_stop: 1 }] }, "expected limits[0].stream_stop to be a boolean"],
+    [
+      "stream_stop without reconcile",
+      { limits: [{ key: "k", limit: 1, window: 1, stream_stop: true }] },
+      "limits[0].stream_stop needs reconcile: true (a stream is stopped on the counter its reservation is reconciled on)",
+    ],
+    [
+      "stream_stop on a shadow limit",
+      { limits: [{ key: "k", limit: 1, window: 1, reconcile: true, stream_stop: true, shadow: true }] },
+      "limits[0] is a shadow limit: it never refuses, so it cannot stop a stream (drop stream_stop or shadow)",
+    ],
     ["33 limits", { limits: Array.from({ length: 33 }, (_, i) => ({ key: `k${i}`, limit: 1, window: 1 })) }, "at most 32 limits per decision"],
     [
       "the same key, window and algorithm twice",
