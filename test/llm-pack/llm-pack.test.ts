@@ -191,7 +191,8 @@ describe("LLM gateway policy pack (shipped policies/ through a real gRPC Check)"
   it("demo tenant – routed to mock-llm with no credential injected", async () => {
     const res = await t.check(post("/v1/chat/completions", openaiChat("gpt-4o-mini"), { authorization: "Bearer tg-demo-acme-key" }));
     expect(res.status?.code).toBe(0);
-    expect(upstream(res)).toEqual({ "x-tollgate-tenant": ["acme"], "x-tollgate-upstream": ["mock-llm"] });
+    // accept-encoding: identity because the demo tenant's token limits are reconciled (docs/policy-limits.md).
+    expect(upstream(res)).toEqual({ "x-tollgate-tenant": ["acme"], "x-tollgate-upstream": ["mock-llm"], "accept-encoding": ["identity"] });
     expect(res.okResponse?.headersToRemove).toEqual(["authorization"]);
   });
 
