@@ -114,7 +114,7 @@ test_limits_reserve_requested_max_tokens if {
 }
 
 test_token_limits_are_reconciled_and_may_stop_a_stream if {
-	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer(fixture.key)) with data.gateway as fixture.gateway
 	{l.name: [l.reconcile, l.stream_stop] | some l in d.limits} == {
 		"requests_per_minute": [false, false],
 		"tokens_per_minute": [true, true],
@@ -124,8 +124,8 @@ test_token_limits_are_reconciled_and_may_stop_a_stream if {
 
 test_tenant_may_keep_streams_running_still_reconciled if {
 	d := authz.allow
-		with input as chat(hello("gpt-4o-mini"), bearer(demo_key))
-		with data.gateway.tenants.acme.limits.stream_stop as false
+		with input as chat(hello("gpt-4o-mini"), bearer(fixture.key))
+		with data.gateway as fixture.with_changes({"tenants": {"fixture-co": object.union(fixture.gateway.tenants["fixture-co"], {"limits": object.union(fixture.gateway.tenants["fixture-co"].limits, {"stream_stop": false})})}})
 	{l.name: [l.reconcile, l.stream_stop] | some l in d.limits} == {
 		"requests_per_minute": [false, false],
 		"tokens_per_minute": [true, false],
