@@ -25,11 +25,11 @@ export interface UsageCount {
 }
 
 /** Text is estimated in blocks of about this many characters, cut at whitespace, so memory stays bounded. */
-const TEXT_BLOCK_CHARS = 4096;
+const TEXT_BLOCK_CHARS = 256;
 
 /**
  * Output tokens of streamed text without keeping the text: complete blocks are estimated once and
- * added up; only the open block (at most a few KiB plus one delta) is kept.
+ * added up; only the open block (a few hundred characters plus one delta) is kept, and current() re-estimates only that.
  */
 export class TextEstimate {
   private settled = 0;

@@ -56,3 +56,17 @@ describe("usage reader: framing from the content type, else from the stream flag
     expect((await read({ ...anthropic, operation: "messages" }, [encoder.encode(anthropic.body)])).count).toEqual(anthropic.expected);
   });
 });
+
+describe("estimated output of a long stream", () => {
+  it("estimating block by block stays within 2% of estimating the whole text at once", async () => {
+    const { estimateTextTokens } = await import("../../../src/llm/estimate-tokens.js");
+    const sentences = ["The quick brown fox jumps over the lazy dog.", "Überprüfung der Größenordnung: 12345 Einträge.", "東京は日本の首都です。", "const answer = compute(42, \"x\");\n", "Emoji 👋🏽 and more — dashes…", "\n\n## Heading\n- item one\n- item two\n"];
+    const pieces: string[] = [];
+    for (let i = 0; i < 3000; i++) pieces.push(sentences[i % sentences.length]!.slice(0, 5 + (i % 40)), " ");
+    const reader = createUsageReader({ provider: "openai", operation: "chat", stream: true, contentType: "text/event-stream" });
+    for (const p of pieces) reader.push(encoder.encode(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: p } }] })}\n\n`));
+    const streamed = (await reader.end()).outputTokens;
+    const whole = estimateTextTokens(pieces.join(""));
+    expect(Math.abs(streamed - whole) / whole).toBeLessThan(0.02);
+  });
+});
