@@ -1,4 +1,5 @@
 # Per-tenant limits, declared for tollgate to apply in one Redis round trip after evaluation.
+# Partitioned by tenant: on Redis Cluster each tenant's counters share a slot and tenants spread over the nodes.
 package tollgate.limits
 
 import data.tollgate.access
@@ -35,6 +36,7 @@ declared := [l |
 		"failure_mode": failure_mode,
 		"reconcile": spec.tokens,
 		"stream_stop": may_stop(spec),
+		"partition": tenant,
 	}
 ]
 

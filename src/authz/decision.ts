@@ -18,6 +18,8 @@ export interface PolicyLimit {
   reconcile: boolean;
   /** May stop a streamed response that crosses this limit (needs reconcile). */
   streamStop: boolean;
+  /** What the counter is counted within (e.g. the tenant): its Redis Cluster slot group; undefined is the one shared partition. */
+  partition: string | undefined;
 }
 
 /** The policy's answer, read and type-checked once. */
@@ -130,6 +132,10 @@ function limitOf(v: unknown, i: number): PolicyLimit {
   if (typeof streamStop !== "boolean") fail(`expected limits[${i}].stream_stop to be a boolean`);
   if (streamStop && !reconcile) fail(`limits[${i}].stream_stop needs reconcile: true (a stream is stopped on the counter its reservation is reconciled on)`);
   if (streamStop && shadow) fail(`limits[${i}] is a shadow limit: it never refuses, so it cannot stop a stream (drop stream_stop or shadow)`);
+  const partition = v["partition"];
+  if (partition !== undefined && (typeof partition !== "string" || partition === "" || partition.length > 128)) {
+    fail(`expected limits[${i}].partition to be a non-empty string of at most 128 characters`);
+  }
   return {
     key,
     name,
@@ -141,6 +147,7 @@ function limitOf(v: unknown, i: number): PolicyLimit {
     shadow,
     reconcile,
     streamStop,
+    partition,
   };
 }
 

@@ -21,12 +21,18 @@ export interface LimitVerdict {
   reserved: ReservedCounter[];
 }
 
-/**
- * The hash tag of every policy counter. A counter's identity must not depend on the other limits
- * of the same decision, so the tag cannot come from one of their keys; on Redis Cluster all policy
- * counters therefore share one slot (ShouldRateLimit counters are spread by domain).
- */
+/** The hash tag of policy counters declared without a partition: on Redis Cluster they share one slot. */
 export const POLICY_HASH_TAG = "policy";
+
+/**
+ * The hash tag of a policy counter: its partition (the tenant, say) under "policy:", so on Redis
+ * Cluster the partitions spread over the nodes. The partition is part of the counter's identity,
+ * never taken from the other limits of the decision: a limit shared by several partitions (a
+ * global cap) must name the same partition, or none, wherever it is declared.
+ */
+export function policyHashTag(limit: Pick<PolicyLimit, "partition">): string {
+  return limit.partition === undefined ? POLICY_HASH_TAG : `${POLICY_HASH_TAG}:${limit.partition}`;
+}
 
 /**
  * The store key of a policy limit. The window is part of it: fixed-window keys otherwise end only in
@@ -48,9 +54,9 @@ function checkLimits(limits: readonly PolicyLimit[]): void {
     if (l.limit > MAX_UNITS) invalid(`limits[${i}].limit ${l.limit} is above the maximum ${MAX_UNITS}`);
     if (l.cost > MAX_UNITS) invalid(`limits[${i}].cost ${l.cost} is above the maximum ${MAX_UNITS}`);
     if (l.windowSeconds > MAX_WINDOW_SECONDS) invalid(`limits[${i}].window ${l.windowSeconds} is above the maximum ${MAX_WINDOW_SECONDS} seconds`);
-    const counter = `${l.algorithm} ${policyCounterKey(l)}`;
+    const counter = `${l.algorithm} ${policyHashTag(l)} ${policyCounterKey(l)}`;
     const sameCounter = counters.get(counter);
-    if (sameCounter !== undefined) invalid(`limits[${i}] repeats limits[${sameCounter}]: same key, window and algorithm`);
+    if (sameCounter !== undefined) invalid(`limits[${i}] repeats limits[${sameCounter}]: same key, window, algorithm and partition`);
     counters.set(counter, i);
     const sameName = names.get(l.name);
     if (sameName !== undefined) invalid(`limits[${i}] has the same name ${JSON.stringify(l.name)} as limits[${sameName}]; give each limit its own name`);
@@ -72,7 +78,7 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
   let outcomes: LimitOutcome[];
   try {
     outcomes = await store.apply(
-      limits.map((l) => ({ key: policyCounterKey(l), limit: l.limit, windowSeconds: l.windowSeconds, hits: l.cost, algorithm: l.algorithm })),
+      limits.map((l) => ({ key: policyCounterKey(l), limit: l.limit, windowSeconds: l.windowSeconds, hits: l.cost, algorithm: l.algorithm, hashTag: policyHashTag(l) })),
       { hashTag: POLICY_HASH_TAG, nowMs },
     );
   } catch (err) {
@@ -125,7 +131,7 @@ function reservedCounters(limits: readonly PolicyLimit[], outcomes: readonly Lim
     reserved.push({
       name: l.name,
       key: policyCounterKey(l),
-      hashTag: POLICY_HASH_TAG,
+      hashTag: policyHashTag(l),
       algorithm: l.algorithm,
       windowSeconds: l.windowSeconds,
       windowStartMs: l.algorithm === "token_bucket" ? nowMs : windowStartSeconds(nowMs, l.windowSeconds) * 1000,

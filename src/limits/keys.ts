@@ -15,6 +15,9 @@ const ALGORITHMS: ReadonlySet<string> = new Set<Algorithm>(["fixed_window", "sli
  *   fixed_window    <prefix>{<hashTag>}:<key>:<windowStart>
  *   sliding_window  <prefix>{<hashTag>}:<key>:<windowStart>:sw  (current) and the same for the previous window
  *   token_bucket    <prefix>{<hashTag>}:<key>:tb
+ * A counter whose hash tag is its key is its own slot group and drops the repeated key:
+ * <prefix>{<key>}:<windowStart>, …:<windowStart>:sw, …:tb. A key is never empty, so these never meet
+ * the shapes above under the same tag (those have at least two ':' after the tag).
  * The suffixes keep algorithms apart even when keys contain ':' (a fixed key always ends in digits).
  * `previous` equals `current` when the algorithm uses one key.
  */
@@ -43,8 +46,10 @@ export function encodeHashTag(hashTag: string): string {
 }
 
 export function counterKeys(options: { prefix: string; hashTag: string; request: LimitRequest; nowMs: number }): CounterKeys {
-  const { prefix, hashTag, request, nowMs } = options;
-  const base = `${prefix}{${encodeHashTag(hashTag)}}:${request.key}`;
+  const { prefix, request, nowMs } = options;
+  const hashTag = request.hashTag ?? options.hashTag;
+  const tag = `${prefix}{${encodeHashTag(hashTag)}}`;
+  const base = hashTag === request.key ? tag : `${tag}:${request.key}`;
   switch (request.algorithm) {
     case "fixed_window": {
       const key = `${base}:${windowStartSeconds(nowMs, request.windowSeconds)}`;
@@ -97,7 +102,11 @@ export function validateApply(requests: readonly LimitRequest[], options: ApplyO
     if (typeof r.algorithm !== "string" || !ALGORITHMS.has(r.algorithm)) {
       throw invalid(`${at}.algorithm must be one of fixed_window, sliding_window, token_bucket`);
     }
+    if (r.hashTag !== undefined && (typeof r.hashTag !== "string" || r.hashTag.length === 0)) throw invalid(`${at}.hashTag must be a non-empty string`);
   });
+  if (options.stopIncrementWhenOver === true && requests.some((r) => (r.hashTag ?? options.hashTag) !== (requests[0]?.hashTag ?? options.hashTag))) {
+    throw invalid("stopIncrementWhenOver needs every limit under one hash tag (it couples counters only within one atomic script)");
+  }
 }
 
 /** Checks a Clock reading: a finite, non-negative number of milliseconds. */

@@ -13,6 +13,13 @@ export interface LimitRequest {
   /** Cost of this request; 0 only reads the counter. */
   hits: number;
   algorithm: Algorithm;
+  /**
+   * The Redis Cluster slot group of this counter; default ApplyOptions.hashTag. Counters of one tag
+   * share a slot and are applied in one atomic script; counters of different tags are applied in one
+   * script per tag (one pipeline per node), each atomic on its own. A tag equal to the key makes the
+   * counter its own slot group (see counterKeys).
+   */
+  hashTag?: string;
 }
 
 export interface LimitOutcome {
@@ -28,13 +35,14 @@ export interface LimitOutcome {
 }
 
 export interface ApplyOptions {
-  /** Groups the keys of one request into one Redis Cluster slot ({hashTag}). */
+  /** The hash tag of every request that names none: groups their keys into one Redis Cluster slot ({hashTag}). */
   hashTag: string;
   /**
    * When any limit of the request is over (already, or with this request's hits), the others are not
    * incremented, like envoyproxy/ratelimit's STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT: an over
    * fixed_window counter itself still counts (ratelimit increments it); sliding_window and
-   * token_bucket never count refused hits anyway.
+   * token_bucket never count refused hits anyway. Couples counters only within one script, so
+   * apply() refuses it for requests of more than one hash tag.
    */
   stopIncrementWhenOver?: boolean;
   /** The instant to apply at, in epoch ms; default the store's clock. A caller that records which
@@ -83,8 +91,8 @@ export interface AdjustOutcome {
 }
 
 /**
- * A counter store. apply() handles all limits of one request atomically, in one round trip,
- * and returns one outcome per request in order. It rejects with a TollgateError
+ * A counter store. apply() handles the limits of one hash tag atomically (all limits, when they
+ * share one), in one round trip per Redis node, and returns one outcome per request in order. It rejects with a TollgateError
  * (code "limit_store_unavailable") when the backend cannot answer in time.
  */
 export interface LimitStore {

@@ -16,8 +16,10 @@ export interface ApplyPlan {
  * ratelimit increments such a key twice; the store takes each counter once per apply().
  * A same-key descriptor with a different limit, unit or algorithm (only possible through limit
  * overrides) gets a counter of its own, suffixed with that variant.
+ * With ownSlots, every counter is its own hash tag, so a Redis Cluster spreads a call's counters
+ * over its nodes; without, they keep the call's tag (one slot, one atomic script).
  */
-export function planApply(items: readonly { limit: MatchedLimit | undefined; hits: number }[]): ApplyPlan {
+export function planApply(items: readonly { limit: MatchedLimit | undefined; hits: number }[], ownSlots = false): ApplyPlan {
   const requests: LimitRequest[] = [];
   const byKey = new Map<string, number>();
   const slots = items.map(({ limit, hits }) => {
@@ -29,6 +31,7 @@ export function planApply(items: readonly { limit: MatchedLimit | undefined; hit
       hits,
       algorithm: limit.algorithm,
     };
+    if (ownSlots) base.hashTag = base.key;
     const existing = byKey.get(base.key);
     if (existing !== undefined) {
       const prior = requests[existing];
@@ -43,7 +46,7 @@ export function planApply(items: readonly { limit: MatchedLimit | undefined; hit
         requests[seen] = { ...again, hits: Math.min(MAX_UNITS, again.hits + hits) };
         return seen;
       }
-      requests.push({ ...base, key: variantKey });
+      requests.push(ownSlots ? { ...base, key: variantKey, hashTag: variantKey } : { ...base, key: variantKey });
       byKey.set(variantKey, requests.length - 1);
       return requests.length - 1;
     }

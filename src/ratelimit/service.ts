@@ -106,17 +106,17 @@ export class RateLimitService {
       throw new TollgateError("config_error", "no rate limit configuration loaded");
     }
     const rows = this.resolve(req, config);
-    const plan = planApply(rows);
+    // Descriptors are independent counters (as in envoyproxy/ratelimit), so each may live in its
+    // own slot; only stopIncrementWhenOver couples them, and then they must share one atomic script.
+    const stopIncrementWhenOver = this.opts.stopIncrementWhenOver ?? false;
+    const plan = planApply(rows, !stopIncrementWhenOver);
 
     let outcomes: LimitOutcome[] = [];
     let failure: TollgateError | undefined;
     if (plan.requests.length > 0) {
       const started = this.clock.nowMs();
       try {
-        outcomes = await this.opts.store.apply(plan.requests, {
-          hashTag: req.domain,
-          stopIncrementWhenOver: this.opts.stopIncrementWhenOver ?? false,
-        });
+        outcomes = await this.opts.store.apply(plan.requests, { hashTag: req.domain, stopIncrementWhenOver });
       } catch (err: unknown) {
         failure = TollgateError.from(err);
         if (failure.code === "overloaded") {

@@ -316,7 +316,7 @@ describe("bad limit shapes", () => {
     [
       "the same key, window and algorithm twice",
       { limits: [{ key: "k", limit: 1, window: 60, name: "a" }, { key: "k", limit: 5, unit: "minute", name: "b" }] },
-      "limits[1] repeats limits[0]: same key, window and algorithm",
+      "limits[1] repeats limits[0]: same key, window, algorithm and partition",
     ],
     [
       "two limits with one name (the key is the default name)",

@@ -40,18 +40,6 @@ async function nodeOfSlot(slot: number): Promise<number> {
   return cluster.ports.indexOf(port);
 }
 
-/** One domain name per node: names whose {hash tag} slot each node serves. */
-async function domainPerNode(): Promise<string[]> {
-  const chosen: (string | undefined)[] = [undefined, undefined, undefined];
-  for (let i = 0; chosen.includes(undefined); i++) {
-    if (i > 200) throw new Error("could not find a domain for every node");
-    const name = `dom${i}`;
-    const node = await nodeOfSlot(Number(await nodes[0]!.cluster("KEYSLOT", name)));
-    chosen[node] ??= name;
-  }
-  return chosen as string[];
-}
-
 async function scriptCalls(): Promise<number> {
   let total = 0;
   for (const n of nodes) {
@@ -86,7 +74,7 @@ describe("a real tollgate app on the cluster (gRPC ShouldRateLimit and Check)", 
   let domains: string[];
 
   beforeAll(async () => {
-    domains = await domainPerNode();
+    domains = ["dom0", "dom1", "dom2"];
     const perNode = domains.map((d) => `domain: ${d}\ndescriptors:\n  - key: user\n    rate_limit: {unit: hour, requests_per_unit: 2}\n`);
     ratelimitDir = tempDir("cluster-rl", { "svc.yaml": SERVICE_CONFIG, ...Object.fromEntries(perNode.map((text, i) => [`node${i}.yaml`, text])) });
     // A single seed node: the client discovers the other two from it.
@@ -159,18 +147,22 @@ describe("a real tollgate app on the cluster (gRPC ShouldRateLimit and Check)", 
     expect((await rls([[["user", user]]], 2)).overallCode).toBe(Code.OVER_LIMIT);
   });
 
-  it("four descriptors of one request are one script call on one node", async () => {
+  it("four descriptors of one request are four script calls, each counter in the slot of its own key", async () => {
     const v = randomUUID();
     const before = await scriptCalls();
     const res = await rls([[["user", v]], [["path", "/api/x"]], [["sliding", v]], [["bucket", v]]]);
-    expect(await scriptCalls()).toBe(before + 1);
+    expect(await scriptCalls()).toBe(before + 4);
     expect(res.statuses.map((s) => s.limitRemaining)).toEqual([2, expect.any(Number) as number, 1, 1]);
-    const where = await keysOnEachNode(`tollgate:{svc}:*${v}*`);
-    expect(where.filter((keys) => keys.length > 0)).toHaveLength(1);
-    expect(where.flat()).toHaveLength(3);
+    const where = await keysOnEachNode(`tollgate:{svc_*${v}*`);
+    for (const [node, keys] of where.entries()) {
+      for (const key of keys) expect(await nodeOfSlot(Number(await nodes[0]!.cluster("KEYSLOT", key)))).toBe(node);
+    }
+    expect(where.flat().map((k) => k.replace(/:\d+/, ":<window>")).sort()).toEqual(
+      [`tollgate:{svc_bucket_${v}_}:tb`, `tollgate:{svc_sliding_${v}_}:<window>:sw`, `tollgate:{svc_user_${v}_}:<window>`].sort(),
+    );
   });
 
-  it("domains spread over the nodes: each domain's counters live on the node serving its hash tag", async () => {
+  it("each domain's counters are keyed by domain and descriptor, and count on their own", async () => {
     const user = randomUUID();
     await roomInWindow(HOUR, 5000);
     for (const domain of domains) {
@@ -178,9 +170,9 @@ describe("a real tollgate app on the cluster (gRPC ShouldRateLimit and Check)", 
       for (let i = 0; i < 3; i++) answers.push((await clients.shouldRateLimit(rlsRequest(domain, [descriptor(["user", user])]))).overallCode);
       expect(answers).toEqual([Code.OK, Code.OK, Code.OVER_LIMIT]);
     }
-    const where = await keysOnEachNode(`tollgate:*${user}*`);
-    expect(where.map((keys) => keys.map((k) => k.replace(/:\d+$/, "")))).toEqual(domains.map((d) => [`tollgate:{${d}}:${d}_user_${user}_`]));
-    for (const [i, keys] of where.entries()) expect(await nodes[i]!.get(keys[0]!)).toBe("3");
+    const keys = (await keysOnEachNode(`tollgate:*${user}*`)).flat().sort();
+    expect(keys.map((k) => k.replace(/:\d+$/, ""))).toEqual(domains.map((d) => `tollgate:{${d}_user_${user}_}`).sort());
+    for (const key of keys) expect(await nodes[await nodeOfSlot(Number(await nodes[0]!.cluster("KEYSLOT", key)))]!.get(key)).toBe("3");
   });
 
   it("a Check with three policy limits is one script call, counted in the {policy} slot", async () => {

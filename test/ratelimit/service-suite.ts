@@ -98,8 +98,9 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       expect(calls).toHaveLength(1);
       expect(calls[0]).toEqual({
         requests: [
-          { key: "svc_user_carol_", limit: 3, windowSeconds: 60, hits: 1, algorithm: "fixed_window" },
-          { key: "svc_blocked_x_", limit: 0, windowSeconds: 1, hits: 1, algorithm: "fixed_window" },
+          // Each counter is its own hash tag: on Redis Cluster the descriptors spread over the nodes.
+          { key: "svc_user_carol_", limit: 3, windowSeconds: 60, hits: 1, algorithm: "fixed_window", hashTag: "svc_user_carol_" },
+          { key: "svc_blocked_x_", limit: 0, windowSeconds: 1, hits: 1, algorithm: "fixed_window", hashTag: "svc_blocked_x_" },
         ],
         options: { hashTag: "svc", stopIncrementWhenOver: false },
       });
@@ -110,7 +111,9 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
     it("stopIncrementWhenOver – when one descriptor is over, the others are not counted", async () => {
       const { service, calls } = setup({ stopIncrementWhenOver: true });
       await service.shouldRateLimit(req([d([["user", "dave"]]), d([["blocked", "x"]])]));
+      // The descriptors are coupled, so they stay under the domain's one tag, in one atomic script.
       expect(calls[0]?.options).toEqual({ hashTag: "svc", stopIncrementWhenOver: true });
+      expect(calls[0]?.requests.map((r) => r.hashTag)).toEqual([undefined, undefined]);
       expect((await service.shouldRateLimit(req([d([["user", "dave"]])]))).statuses[0]?.limitRemaining).toBe(2);
     });
 
@@ -136,7 +139,7 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       const one = d([["user", "gina"]], { limit: { requestsPerUnit: 1, unit: SECOND } });
       expect((await service.shouldRateLimit(req([one]))).statuses).toEqual([okStatus(0, 1, SECOND, 1)]);
       expect((await service.shouldRateLimit(req([one]))).statuses).toEqual([overStatus(1, SECOND, 1)]);
-      expect(calls[0]?.requests[0]).toEqual({ key: "svc_user_gina_", limit: 1, windowSeconds: 1, hits: 1, algorithm: "fixed_window" });
+      expect(calls[0]?.requests[0]).toEqual({ key: "svc_user_gina_", limit: 1, windowSeconds: 1, hits: 1, algorithm: "fixed_window", hashTag: "svc_user_gina_" });
     });
 
     it("replaces – a matched limit drops the limit it names for this request only", async () => {
@@ -183,7 +186,7 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       const { service, calls } = setup();
       const res = await service.shouldRateLimit(req([d([["user", "ivy"]]), d([["user", "ivy"]])]));
       expect(res.statuses).toEqual([okStatus(1, 3, MINUTE, 40), okStatus(1, 3, MINUTE, 40)]);
-      expect(calls[0]?.requests).toEqual([{ key: "svc_user_ivy_", limit: 3, windowSeconds: 60, hits: 2, algorithm: "fixed_window" }]);
+      expect(calls[0]?.requests).toEqual([{ key: "svc_user_ivy_", limit: 3, windowSeconds: 60, hits: 2, algorithm: "fixed_window", hashTag: "svc_user_ivy_" }]);
     });
 
     it("the same entries with two different overrides use two counters", async () => {

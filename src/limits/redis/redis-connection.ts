@@ -1,3 +1,4 @@
+import calculateSlot from "cluster-key-slot";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
@@ -84,7 +85,22 @@ export class RedisConnection {
     });
   }
 
-  /** Writes the calls as one pipeline (all keys of one call share a slot; calls share a hash tag). */
+  /** Whether this is a Redis Cluster client (a script's keys must then share one slot). */
+  get cluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /**
+   * The node that serves a key, as the client last learned the slot map; "" on a single Redis.
+   * Calls of one node share a pipeline (ioredis sends a cluster pipeline to one node).
+   */
+  nodeOf(key: string): string {
+    if (!(this.client instanceof Cluster)) return "";
+    const slot = calculateSlot(key);
+    return this.client.slots[slot]?.[0] ?? `slot ${slot}`;
+  }
+
+  /** Writes the calls as one pipeline (all keys of one call share a slot; all calls one node). */
   sendScripts(calls: readonly { script: ScriptName; keys: readonly string[]; args: readonly string[] }[]): Promise<[Error | null, unknown][]> {
     const pipeline = this.client.pipeline() as unknown as ScriptClient & { exec(): Promise<[Error | null, unknown][] | null> };
     for (const c of calls) {

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
-import { checkedNow, keysForApply, reconcileKeys, validateAdjustments, validateApply } from "../keys.js";
+import { checkedNow, keysForApply, reconcileKeys, validateAdjustments, validateApply, type CounterKeys } from "../keys.js";
 import {
   systemClock,
   type AdjustOutcome,
@@ -49,8 +49,9 @@ export interface RedisLimitStore extends LimitStore {
 }
 
 /**
- * A LimitStore on Redis or Redis Cluster. Each apply() is one EVALSHA of lua.ts, atomic over all
- * limits of the request (their keys share the {hashTag} slot). Failures are bounded: Redis gets
+ * A LimitStore on Redis or Redis Cluster. On a single Redis each apply() is one EVALSHA of lua.ts,
+ * atomic over all its limits. On a cluster it is one EVALSHA per hash tag (a script's keys must
+ * share a slot), atomic per tag, the scripts of one node pipelined together. Failures are bounded: Redis gets
  * commandTimeoutMs from write to reply (see ScriptBatcher), and any failure rejects with
  * TollgateError("limit_store_unavailable"); a call shed for want of room rejects with "overloaded".
  * Throws TollgateError("config_error") synchronously for bad options; connects in the background.
@@ -74,6 +75,7 @@ export function createRedisLimitStore(options: RedisLimitStoreOptions): RedisLim
   });
   const batcher = new ScriptBatcher({
     send: (calls) => connection.sendScripts(calls),
+    groupOf: (call) => connection.nodeOf(call.keys[0] ?? ""),
     deadlineMs: commandTimeoutMs,
     maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
     maxQueueMs: options.maxQueueMs ?? commandTimeoutMs * 10,
@@ -131,11 +133,16 @@ class RedisStore implements RedisLimitStore {
     if (requests.length === 0) return [];
     const nowMs = checkedNow(options.nowMs ?? this.clock.nowMs());
     const counterKeys = keysForApply({ prefix: this.keyPrefix, hashTag: options.hashTag, requests, nowMs });
-    const keys = counterKeys.flatMap((k) => [k.current, k.previous]);
-    const args = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
-    for (const r of requests) args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
-    const reply = await this.runWithinDeadline({ script: "apply", hashTag: options.hashTag, keys, args });
-    return parseReply(reply, requests.length);
+    const head = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
+    const groups = this.connection.cluster ? byTag(requests, options.hashTag) : [requests.map((_, i) => i)];
+    if (groups.length === 1) return parseReply(await this.runWithinDeadline(scriptCall(requests, counterKeys, head, groups[0]!)), requests.length);
+    const replies = await Promise.all(groups.map((group) => this.runWithinDeadline(scriptCall(requests, counterKeys, head, group))));
+    const outcomes: LimitOutcome[] = new Array<LimitOutcome>(requests.length);
+    groups.forEach((group, g) => {
+      const parsed = parseReply(replies[g], group.length);
+      group.forEach((index, i) => (outcomes[index] = parsed[i]!));
+    });
+    return outcomes;
   }
 
   async reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]> {
@@ -161,7 +168,7 @@ class RedisStore implements RedisLimitStore {
           keys.push(k.target, k.current, k.previous);
           args.push(counter.algorithm, String(counter.limit), String(counter.windowSeconds), String(delta), k.live ? "1" : "0", String(k.targetEndMs));
         }
-        const reply = await this.runWithinDeadline({ script: "reconcile", hashTag, keys, args });
+        const reply = await this.runWithinDeadline({ script: "reconcile", keys, args });
         parseReconcileReply(reply, indexes.length).forEach((o, j) => (outcomes[indexes[j]!] = o));
       }),
     );
@@ -189,6 +196,31 @@ class RedisStore implements RedisLimitStore {
     }
     return this.batcher.run(call);
   }
+}
+
+/** Indexes of the requests of each hash tag, in order of first appearance. */
+function byTag(requests: readonly LimitRequest[], defaultTag: string): number[][] {
+  const groups = new Map<string, number[]>();
+  requests.forEach((r, i) => {
+    const tag = r.hashTag ?? defaultTag;
+    const group = groups.get(tag);
+    if (group) group.push(i);
+    else groups.set(tag, [i]);
+  });
+  return [...groups.values()];
+}
+
+/** The script call for some of the requests: their two keys each, then the shared head and four args each. */
+function scriptCall(requests: readonly LimitRequest[], counterKeys: readonly CounterKeys[], head: readonly string[], indexes: readonly number[]): ScriptCall {
+  const keys: string[] = [];
+  const args = [...head];
+  for (const i of indexes) {
+    const r = requests[i]!;
+    const k = counterKeys[i]!;
+    keys.push(k.current, k.previous);
+    args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
+  }
+  return { script: "apply", keys, args };
 }
 
 function parseReply(reply: unknown, count: number): LimitOutcome[] {

@@ -1,10 +1,9 @@
 import { TollgateError } from "../../errors.js";
 import type { ScriptName } from "./redis-connection.js";
 
-/** One script call: its hash tag groups it with others of the same slot into one pipeline. */
+/** One script call; all its keys share one slot. */
 export interface ScriptCall {
   script: ScriptName;
-  hashTag: string;
   keys: readonly string[];
   args: readonly string[];
 }
@@ -13,8 +12,10 @@ export interface ScriptCall {
 export type BatchReply = [Error | null, unknown][];
 
 export interface ScriptBatcherOptions {
-  /** Sends calls of one hash tag as one pipeline; the write must happen before it returns. */
+  /** Sends calls of one group as one pipeline; the write must happen before it returns. */
   send: (calls: readonly ScriptCall[]) => Promise<BatchReply>;
+  /** The pipeline a call may share: its Redis node (one group on a single Redis). Asked at each write. */
+  groupOf: (call: ScriptCall) => string;
   /** The store deadline, measured from the write of a call's pipeline to its reply. */
   deadlineMs: number;
   /** Calls sent and not yet answered, at most; the rest wait here, off the clock. */
@@ -94,13 +95,14 @@ export class ScriptBatcher {
     const room = this.o.maxInFlight - this.inFlight;
     if (room > 0 && this.queue.length > 0) {
       const jobs = this.queue.splice(0, room);
-      const byTag = new Map<string, Job[]>();
+      const byNode = new Map<string, Job[]>();
       for (const job of jobs) {
-        const group = byTag.get(job.hashTag);
+        const node = this.o.groupOf(job);
+        const group = byNode.get(node);
         if (group) group.push(job);
-        else byTag.set(job.hashTag, [job]);
+        else byNode.set(node, [job]);
       }
-      for (const group of byTag.values()) this.sendBatch(group);
+      for (const group of byNode.values()) this.sendBatch(group);
     }
     const now = performance.now();
     let kept = 0;
