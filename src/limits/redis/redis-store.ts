@@ -150,7 +150,7 @@ class RedisStore implements RedisLimitStore {
     if (this.closed) throw unavailable("store is closed");
     if (adjustments.length === 0) return [];
     const nowMs = checkedNow(this.clock.nowMs());
-    // One script per hash tag (one slot); a reservation's counters share one, so one round trip.
+    // One script per hash tag (one slot), pipelined per node; a reservation's counters share one tag.
     const groups = new Map<string, number[]>();
     adjustments.forEach((a, i) => {
       const group = groups.get(a.counter.hashTag);
@@ -159,7 +159,7 @@ class RedisStore implements RedisLimitStore {
     });
     const outcomes: AdjustOutcome[] = new Array<AdjustOutcome>(adjustments.length);
     await Promise.all(
-      [...groups].map(async ([hashTag, indexes]) => {
+      [...groups.values()].map(async (indexes) => {
         const keys: string[] = [];
         const args = [String(nowMs)];
         for (const i of indexes) {
