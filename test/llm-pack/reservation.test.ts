@@ -62,7 +62,7 @@ describe("reservation handle in Check's dynamic_metadata (shipped LLM pack, real
   });
   afterAll(async () => {
     await t?.close();
-    const keys = await redis.keys(`tollgate:{policy}:*:tenant:?${run}:*`);
+    const keys = await redis.keys(`tollgate:{policy:*}:*:tenant:?${run}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
     rmSync(keyDir, { recursive: true, force: true });
@@ -83,20 +83,20 @@ describe("reservation handle in Check's dynamic_metadata (shipped LLM pack, real
     const reserved = r.estimatedInputTokens + 300;
     const minute = Math.floor(r.issuedAtMs / 60_000) * 60_000;
     expect(r.counters).toEqual([
-      { name: "tokens_per_minute", key: `60s:tenant:${tenant}:tokens_per_minute`, hashTag: "policy", algorithm: "fixed_window", windowSeconds: 60, windowStartMs: expect.any(Number) as number, limit: 50_000, reserved, streamStop: true },
-      { name: "tokens_per_day", key: `86400s:tenant:${tenant}:tokens_per_day`, hashTag: "policy", algorithm: "fixed_window", windowSeconds: 86_400, windowStartMs: expect.any(Number) as number, limit: 1_000_000, reserved, streamStop: true },
+      { name: "tokens_per_minute", key: `60s:tenant:${tenant}:tokens_per_minute`, hashTag: `policy:${tenant}`, algorithm: "fixed_window", windowSeconds: 60, windowStartMs: expect.any(Number) as number, limit: 50_000, reserved, streamStop: true },
+      { name: "tokens_per_day", key: `86400s:tenant:${tenant}:tokens_per_day`, hashTag: `policy:${tenant}`, algorithm: "fixed_window", windowSeconds: 86_400, windowStartMs: expect.any(Number) as number, limit: 1_000_000, reserved, streamStop: true },
     ]);
     // The window the store counted in (the Check may straddle a minute boundary: then the earlier one).
     expect([minute, minute - 60_000]).toContain(r.counters[0]!.windowStartMs);
     expect(r.counters[1]!.windowStartMs % 86_400_000).toBe(0);
-    expect(await redis.get(`tollgate:{policy}:60s:tenant:${tenant}:tokens_per_minute:${r.counters[0]!.windowStartMs / 1000}`)).toBe(String(reserved));
+    expect(await redis.get(`tollgate:{policy:${tenant}}:60s:tenant:${tenant}:tokens_per_minute:${r.counters[0]!.windowStartMs / 1000}`)).toBe(String(reserved));
   });
 
   it("reconciling what the handle says leaves the counters at the actual usage (what the ext_proc server does at end of stream)", async () => {
     const res = await t.check(post(chat({ stream: false, max_tokens: 1000 }), TOKENS_KEY));
     const r: Reservation = decodeReservation(handle(res), key, Date.now());
     const [minuteCounter, dayCounter] = r.counters;
-    const dayKey = `tollgate:{policy}:86400s:tenant:${tenant}:tokens_per_day:${dayCounter!.windowStartMs / 1000}`;
+    const dayKey = `tollgate:{policy:${tenant}}:86400s:tenant:${tenant}:tokens_per_day:${dayCounter!.windowStartMs / 1000}`;
     const dayBefore = Number(await redis.get(dayKey));
 
     const actual = 137;
