@@ -14,7 +14,7 @@ const LAYERS = [
   ["llm", "^src/llm/"],
   ["status", "^src/status/"],
   ["report", "^src/report/"],
-  ["server", "^src/server/"],
+  ["server", "^src/(server|cluster)/"],
   ["admin", "^src/admin/"],
   ["composition", "^src/app\\.ts$|^src/cli/"],
 ];

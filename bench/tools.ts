@@ -17,7 +17,7 @@ export const TOOLS = {
   "opa-envoy-plugin": {
     module: "github.com/open-policy-agent/opa-envoy-plugin",
     pkg: "github.com/open-policy-agent/opa-envoy-plugin/cmd/opa-envoy-plugin",
-    version: "v1.0.0-envoy",
+    version: "v1.14.1-envoy",
     built: "opa-envoy-plugin",
     viaModule: true,
   },

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { appAdminContext } from "./admin/app-context.js";
 import { AdminServer } from "./admin/server.js";
+import { AggregatorRegistry } from "prom-client";
 import { AuditTrail } from "./audit/index.js";
 import { Authorizer } from "./authz/check.js";
 import { SecretResolver } from "./authz/secrets.js";
@@ -8,6 +9,7 @@ import { UsageTracker } from "./authz/usage.js";
 import type { Settings } from "./config/settings.js";
 import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { TollgateError } from "./errors.js";
+import type { WorkerLink } from "./cluster/worker-link.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { instrumentStore } from "./limits/instrumented-store.js";
 import { loadReservationKey } from "./limits/reservation-key.js";
@@ -50,12 +52,20 @@ export interface AppDeps {
   logger?: Logger;
   metrics?: Metrics;
   hostBuiltins?: () => HostBuiltins;
+  /** Set in a worker of `--workers`: revisions go to the primary, status and metrics cover every worker. */
+  workerLink?: WorkerLink;
 }
 
 /** Composition root: settings → dependencies → start. close() drains and releases everything. */
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
   const metrics = deps.metrics ?? new Metrics({ tenantLabels: settings.metricsTenantLabels });
+  if (deps.workerLink) {
+    // The primary's AggregatorRegistry asks each worker for these registries' metrics; a worker
+    // answers only once it has constructed one itself (that adds prom-client's listener).
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
   const rawStore = createLimitStore(settings, logger);
   const store = instrumentStore(rawStore, metrics);
   const policy = new PolicyRegistry({
@@ -63,6 +73,7 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     ...(settings.auditFile ? { audit: AuditTrail.open(settings.auditFile) } : {}),
     onActivate: (rev) => {
       metrics.policyActivated(rev.revision);
+      deps.workerLink?.reportRevision(rev.revision);
       server.setServing(AUTHZ_SERVICE, true);
     },
     onReject: () => metrics.activations.inc({ result: "rejected" }),
@@ -176,8 +187,12 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
       addr: settings.httpAddr,
       token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
       ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
-      context: appAdminContext({ settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info() }),
+      context: appAdminContext({
+        settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(),
+        ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
+      }),
       registry: metrics.registry,
+      ...(deps.workerLink ? { allMetrics: () => deps.workerLink!.metrics() } : {}),
       logger,
       auditFile: settings.auditFile,
     });

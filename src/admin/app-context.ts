@@ -6,6 +6,7 @@ import { originLocation, type PolicyOrigin } from "../policy/origin.js";
 import type { PolicyRegistry } from "../policy/registry.js";
 import type { TlsInfo } from "../tls/certificates.js";
 import type { TenantUsage } from "../authz/usage.js";
+import type { WorkerState } from "../cluster/messages.js";
 import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
 import { historyFromAudit } from "./history.js";
 
@@ -17,12 +18,22 @@ export interface AppContextParts {
   store: LimitStore & { readonly ready?: boolean };
   usage: () => TenantUsage[];
   grpcTls: () => TlsInfo | undefined;
+  /** Under `--workers`: every worker's revision, from the primary. */
+  workers?: () => Promise<WorkerState[]>;
 }
 
 const KINDS: Record<PolicyOrigin["kind"], string> = { folder: "local", "bundle-file": "bundle-file", "bundle-server": "bundle-http" };
 
 function sourceOf(role: "active" | "candidate", origin: PolicyOrigin, revision?: string): PolicySourceStatus {
   return { role, kind: KINDS[origin.kind], location: originLocation(origin), ...(revision ? { revision } : {}) };
+}
+
+/**
+ * A rollback or promotion would reach only the worker that took the call, leaving the workers on
+ * different revisions; until it is sent to all of them it is refused (change the files instead).
+ */
+function refuseUnderWorkers(parts: AppContextParts): void {
+  if (parts.workers) throw new TollgateError("config_error", "rollback and promote are not available with --workers above 1: change the policy source instead, every worker reloads it");
 }
 
 /** The running tollgate as the admin server sees it. */
@@ -48,6 +59,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
           active ? sourceOf("active", active.origin, active.revision) : sourceOf("active", parts.policyOrigin),
           ...(candidate ? [sourceOf("candidate", candidate.origin, candidate.revision)] : []),
         ],
+        ...(parts.workers ? { workers: await parts.workers() } : {}),
         limitStore: storeStatus(),
         failModes: { decisionError: settings.onDecisionError, limitStoreDefault: "allow" },
         security: {
@@ -70,11 +82,13 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
     },
     usage: async () => parts.usage(),
     async rollback(revision, operator) {
+      refuseUnderWorkers(parts);
       const previous = policy.activeRevision()?.revision;
       const now = policy.rollback(revision, operator);
       return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };
     },
     async promote(operator) {
+      refuseUnderWorkers(parts);
       const previous = policy.activeRevision()?.revision;
       const now = policy.promote(operator);
       return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };

@@ -26,6 +26,8 @@ export interface AdminServerOptions {
   tls?: { certFile: string; keyFile: string; pollMs?: number } | undefined;
   context: AdminContext;
   registry: Registry;
+  /** Under `--workers`: /metrics answers every worker's metrics, aggregated by the primary. */
+  allMetrics?: () => Promise<{ text: string; contentType: string }>;
   logger: Logger;
   auditFile?: string | undefined;
   /** Dashboard sampling interval (default 2000 ms). */
@@ -168,8 +170,11 @@ export class AdminServer {
         const ready = ctx.ready();
         return sendJson(res, ready ? 200 : 503, { ready });
       }
-      case "/metrics":
-        return send(res, 200, await this.registry.metrics(), this.registry.contentType);
+      case "/metrics": {
+        if (!this.opts.allMetrics) return send(res, 200, await this.registry.metrics(), this.registry.contentType);
+        const all = await this.call(this.opts.allMetrics);
+        return send(res, 200, all.text, all.contentType);
+      }
       case "/v1/status":
         return sendJson(res, 200, await this.status());
       case "/v1/policy/history":

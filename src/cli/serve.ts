@@ -1,5 +1,10 @@
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { startApp } from "../app.js";
+import { runPrimary } from "../cluster/primary.js";
+import { WorkerLink } from "../cluster/worker-link.js";
+import { createLogger } from "../observability/logger.js";
 import { loadSettings, type CliFlags } from "./settings-flags.js";
 
 export function registerServe(program: Command): void {
@@ -36,11 +41,17 @@ export function registerServe(program: Command): void {
     .option("--bundle-token-file <file>", "bearer token for the bundle server")
     .option("--bundle-verification-key <file>", "require bundles signed for this public key (PEM) or HMAC secret")
     .option("--bundle-state-dir <dir>", "keep the last activated bundle here, for restarts while the server is down")
+    .option("--workers <n|auto>", "serve from n processes on the same ports (auto: one per core; default 1)")
     .option("--no-watch", "do not reload policies on change")
     .option("--no-policy-tests", "skip opa test before activating a policy")
     .action(async (flags: CliFlags) => {
       const settings = loadSettings(flags);
-      const app = await startApp(settings);
+      const workers = settings.workers === "auto" ? availableParallelism() : settings.workers;
+      if (workers > 1 && cluster.isPrimary) {
+        const code = await runPrimary({ workers, logger: createLogger({ level: settings.logLevel }), shutdownGraceMs: settings.shutdownGraceMs });
+        process.exit(code);
+      }
+      const app = await startApp(settings, WorkerLink.inWorker() ? { workerLink: new WorkerLink() } : {});
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

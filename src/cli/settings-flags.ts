@@ -17,6 +17,7 @@ export interface CliFlags {
   auditFile?: string;
   candidatePolicies?: string;
   shadowSampleRate?: string;
+  workers?: string;
   adminTokenFile?: string;
   admin?: boolean;
   grpcTlsCert?: string;
@@ -54,6 +55,7 @@ export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.e
     auditFile: flags.auditFile,
     candidatePolicies: flags.candidatePolicies,
     shadowSampleRate: flags.shadowSampleRate,
+    workers: flags.workers,
     adminTokenFile: flags.adminTokenFile,
     decisionLogUrl: flags.decisionLogUrl,
     bundleUrl: flags.bundleUrl,

@@ -84,6 +84,8 @@ export const settingsSchema = z
         maxMapBytes: 64 * 1024,
       }),
     shutdownGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+    /** Processes serving on the same ports (node:cluster): a count, or "auto" for one per core. 1 runs no primary. */
+    workers: z.union([z.literal("auto"), z.coerce.number().int().min(1).max(64)]).default(1),
     /** Append-only, hash-chained record of every policy activation, rejection, rollback and promotion. */
     auditFile: z.string().min(1).optional(),
     /** The only folder ${file:...} secret references in a policy may read from. */
@@ -158,6 +160,7 @@ const ENV_KEYS: Record<string, keyof Settings> = {
   TOLLGATE_RATELIMIT_STOP_INCREMENT_WHEN_OVER: "ratelimitStopIncrementWhenOver",
   TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
   TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
+  TOLLGATE_WORKERS: "workers",
   TOLLGATE_AUDIT_FILE: "auditFile",
   TOLLGATE_SECRETS_DIR: "secretsDir",
   TOLLGATE_CANDIDATE_POLICIES: "candidatePolicies",

@@ -23,7 +23,8 @@ export class Metrics {
   readonly storeDuration = new Histogram({ name: "tollgate_limit_store_duration_seconds", help: "Limit store round-trip latency", labelNames: ["store"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly storeErrors = new Counter({ name: "tollgate_limit_store_errors_total", help: "Limit store calls that failed or timed out", labelNames: ["store"], registers: [this.registry] });
   readonly failureModeUsed = new Counter({ name: "tollgate_limit_failure_mode_total", help: "Decisions taken by a failure mode while the store was unavailable", labelNames: ["mode"], registers: [this.registry] });
-  readonly policyInfo = new Gauge({ name: "tollgate_policy_info", help: "The active policy revision (value 1)", labelNames: ["revision"], registers: [this.registry] });
+  // Under --workers the primary sums the workers' metrics; this one stays 1 per revision served.
+  readonly policyInfo = new Gauge({ name: "tollgate_policy_info", help: "The active policy revision (value 1)", labelNames: ["revision"], registers: [this.registry], aggregator: "max" });
   readonly activations = new Counter({ name: "tollgate_policy_activations_total", help: "Policy revisions activated or rejected", labelNames: ["result"], registers: [this.registry] });
   readonly shadowDisagreements = new Counter({ name: "tollgate_shadow_disagreements_total", help: "Candidate policy answers that differ from the active one", labelNames: ["kind"], registers: [this.registry] });
   /** Checks per tenant; registered only when the operator turns tenant labels on. */

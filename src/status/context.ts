@@ -49,6 +49,8 @@ export interface AdminStatus {
     revisions: string[];
   };
   sources: PolicySourceStatus[];
+  /** Under `--workers`: each worker's process and active revision (all equal once a reload has reached every worker). */
+  workers?: { id: number; pid: number; revision?: string }[];
   limitStore: LimitStoreStatus;
   failModes: FailModes;
   security: SecurityStatus;

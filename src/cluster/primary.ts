@@ -1,0 +1,103 @@
+import cluster, { type Worker } from "node:cluster";
+import { AggregatorRegistry } from "prom-client";
+import type { Logger } from "../observability/logger.js";
+import { isToPrimary, type ToWorker, type WorkerState } from "./messages.js";
+
+/** A worker that dies is replaced after this long (a crash loop then costs one fork a second). */
+const RESTART_DELAY_MS = 1000;
+/** More deaths than this within RESTART_WINDOW_MS is a crash loop: the primary stops everything. */
+const MAX_RESTARTS = 10;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface PrimaryOptions {
+  workers: number;
+  logger: Logger;
+  /** Each worker's own drain time; the primary waits this plus a margin before it kills a straggler. */
+  shutdownGraceMs: number;
+}
+
+/**
+ * The primary of `--workers`: forks the workers (each a whole tollgate sharing the gRPC and admin
+ * ports through node:cluster), replaces any that dies, keeps each worker's active revision, and
+ * answers a worker's questions: the revision of every worker (for /v1/status) and every worker's
+ * metrics in one scrape (prom-client's AggregatorRegistry). SIGTERM/SIGINT drain all workers.
+ * Resolves with the process exit code once every worker is gone.
+ */
+export function runPrimary(opts: PrimaryOptions): Promise<number> {
+  const { logger } = opts;
+  const aggregator = new AggregatorRegistry();
+  const states = new Map<number, WorkerState>();
+  const deaths: number[] = [];
+  let stopping = false;
+  let exitCode = 0;
+
+  const fork = (): void => {
+    const worker = cluster.fork();
+    states.set(worker.id, { id: worker.id, pid: worker.process.pid ?? 0 });
+    worker.on("message", (m: unknown) => onMessage(worker, m));
+  };
+
+  const answer = (worker: Worker, m: ToWorker): void => {
+    if (worker.isConnected()) worker.send(m);
+  };
+
+  const onMessage = (worker: Worker, m: unknown): void => {
+    if (!isToPrimary(m)) return;
+    if (m.tollgate === "revision") {
+      const state = states.get(worker.id);
+      if (state) state.revision = m.revision;
+      return;
+    }
+    if (m.what === "workers") {
+      answer(worker, { tollgate: "answer", id: m.id, workers: [...states.values()].sort((a, b) => a.id - b.id) });
+      return;
+    }
+    aggregator.clusterMetrics().then(
+      (metrics) => answer(worker, { tollgate: "answer", id: m.id, metrics, contentType: aggregator.contentType }),
+      (err: unknown) => answer(worker, { tollgate: "answer", id: m.id, error: err instanceof Error ? err.message : String(err) }),
+    );
+  };
+
+  return new Promise((resolve) => {
+    cluster.on("exit", (worker, code, signal) => {
+      states.delete(worker.id);
+      if (stopping) {
+        if (states.size === 0) resolve(exitCode);
+        return;
+      }
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && deaths[0]! < now - RESTART_WINDOW_MS) deaths.shift();
+      if (deaths.length > MAX_RESTARTS) {
+        logger.error({ event: "workers_crash_loop", deaths: deaths.length, window_ms: RESTART_WINDOW_MS }, "workers keep dying; stopping");
+        exitCode = 1;
+        stop("crash_loop");
+        return;
+      }
+      logger.warn({ event: "worker_exited", worker: worker.id, pid: worker.process.pid, code, signal }, "worker died; starting a new one");
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, RESTART_DELAY_MS);
+    });
+
+    const stop = (reason: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: "shutdown", signal: reason, workers: states.size }, "stopping every worker");
+      if (states.size === 0) {
+        resolve(exitCode);
+        return;
+      }
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+      // A worker that outlives its own grace period (plus start-up of the drain) is killed.
+      setTimeout(() => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
+      }, opts.shutdownGraceMs + 5000).unref();
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+
+    logger.info({ event: "workers_starting", workers: opts.workers }, "starting workers");
+    for (let i = 0; i < opts.workers; i++) fork();
+  });
+}
