@@ -16,7 +16,7 @@ const LAYERS = [
   ["report", "^src/report/"],
   ["server", "^src/(server|cluster)/"],
   ["admin", "^src/admin/"],
-  ["composition", "^src/app\\.ts$|^src/cli/"],
+  ["composition", "^src/(app|pipeline)\\.ts$|^src/cli/"],
 ];
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({

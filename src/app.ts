@@ -1,20 +1,15 @@
-import { readFileSync } from "node:fs";
 import { appAdminContext } from "./admin/app-context.js";
 import { AdminServer } from "./admin/server.js";
 import { AggregatorRegistry } from "prom-client";
 import { AuditTrail } from "./audit/index.js";
-import { Authorizer } from "./authz/check.js";
-import { SecretResolver } from "./authz/secrets.js";
 import { UsageTracker } from "./authz/usage.js";
-import type { Settings } from "./config/settings.js";
+import { readTokenFile, type Settings } from "./config/settings.js";
 import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
-import { TollgateError } from "./errors.js";
 import type { WorkerLink } from "./cluster/worker-link.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { instrumentStore } from "./limits/instrumented-store.js";
 import { loadReservationKey } from "./limits/reservation-key.js";
 import type { LimitStore } from "./limits/types.js";
-import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createBundleSource } from "./policy/bundle-source.js";
@@ -28,7 +23,8 @@ import { createHostBuiltins } from "./policy/wasm/builtins/index.js";
 import { loadConfigFromSources } from "./ratelimit/config/load.js";
 import { RateLimitConfigWatcher } from "./ratelimit/config/watch.js";
 import { RateLimitService } from "./ratelimit/service.js";
-import { AUTHZ_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
+import { buildPipeline } from "./pipeline.js";
+import { AUTHZ_SERVICE, createHealth, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
 import { createGrpcTls } from "./tls/certificates.js";
 
 export interface App {
@@ -56,9 +52,40 @@ export interface AppDeps {
   workerLink?: WorkerLink;
 }
 
+/** Close functions of everything started, run newest first, by close() and by a start that failed half-way. */
+class CloseStack {
+  private readonly closers: (() => unknown)[] = [];
+
+  constructor(private readonly logger: Logger) {}
+
+  push(close: () => unknown): void {
+    this.closers.push(close);
+  }
+
+  async closeAll(): Promise<void> {
+    for (let close = this.closers.pop(); close; close = this.closers.pop()) {
+      try {
+        await close();
+      } catch (err) {
+        this.logger.error({ event: "close_failed", err }, "a resource failed to close; closing the rest");
+      }
+    }
+  }
+}
+
 /** Composition root: settings → dependencies → start. close() drains and releases everything. */
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
   const logger = deps.logger ?? createLogger({ level: settings.logLevel });
+  const stack = new CloseStack(logger);
+  try {
+    return await start(settings, deps, logger, stack);
+  } catch (err) {
+    await stack.closeAll();
+    throw err;
+  }
+}
+
+async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: CloseStack): Promise<App> {
   const metrics = deps.metrics ?? new Metrics({ tenantLabels: settings.metricsTenantLabels });
   if (deps.workerLink) {
     // The primary's AggregatorRegistry asks each worker for these registries' metrics; a worker
@@ -66,20 +93,23 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([metrics.registry]);
   }
+  const health = createHealth();
   const rawStore = createLimitStore(settings, logger);
   const store = instrumentStore(rawStore, metrics);
+  stack.push(() => store.close());
+
   const policy = new PolicyRegistry({
     logger,
     ...(settings.auditFile ? { audit: AuditTrail.open(settings.auditFile) } : {}),
     onActivate: (rev) => {
       metrics.policyActivated(rev.revision);
       deps.workerLink?.reportRevision(rev.revision);
-      server.setServing(AUTHZ_SERVICE, true);
+      health.setStatus(AUTHZ_SERVICE, "SERVING");
     },
     onReject: () => metrics.activations.inc({ result: "rejected" }),
   });
+  metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
-  const shadowStats = new ShadowStats({ onKind: (kind) => metrics.shadowDisagreements.inc({ kind }) });
   const activator = new PolicyActivator({ registry: policy, hostBuiltins, logger });
   const policySource: PolicySource =
     settings.bundleUrl || settings.bundleFile
@@ -95,11 +125,11 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         watch: settings.watch,
       })
     : undefined;
-  const usage = new UsageTracker();
+
   const decisionLogs = settings.decisionLogUrl
     ? new DecisionLogSink({
         url: settings.decisionLogUrl,
-        ...(settings.decisionLogTokenFile ? { bearerToken: readFileSync(settings.decisionLogTokenFile, "utf8").trim() } : {}),
+        ...(settings.decisionLogTokenFile ? { bearerToken: readTokenFile(settings.decisionLogTokenFile, "decisionLogTokenFile") } : {}),
         mask: (event) => policy.current()?.evaluateLogMask?.(event),
         drop: (event) => policy.current()?.evaluateLogDrop?.(event),
         logBody: settings.logDecisionBody,
@@ -107,25 +137,19 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         logger,
       })
     : undefined;
+  if (decisionLogs) stack.push(() => decisionLogs.close());
+
+  const usage = new UsageTracker();
+  const shadowStats = new ShadowStats({ onKind: (kind) => metrics.shadowDisagreements.inc({ kind }) });
   const reservationKey = loadReservationKey(settings.reservationKeyFile, logger);
-  const authorizer = new Authorizer({
+  const pipeline = buildPipeline(settings, {
     policy: () => policy.current(),
     logger,
-    limits: settings.limits,
-    skipBodyParse: settings.skipRequestBodyParse,
-    dryRun: settings.dryRun,
-    onDecisionError: settings.onDecisionError,
-    logDecisionInput: settings.logDecisionInput,
-    logDecisionBody: settings.logDecisionBody,
     store,
-    secrets: new SecretResolver({ secretsDir: settings.secretsDir }),
-    enrichers: [llmEnricher()],
-    denialFormatter: llmDenialBody(),
+    reservationKey,
     metrics,
     shadow: { candidate: () => policy.candidate(), sampleRate: settings.shadowSampleRate, stats: shadowStats },
     usage,
-    reservationKey,
-    rateLimitHeaders: settings.rateLimitHeaders ? settings.rateLimitHeaderNames : false,
     ...(decisionLogs
       ? {
           decisionLog: ({ decisionId, revision, input, result, handlerNs }) =>
@@ -133,8 +157,10 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
         }
       : {}),
   });
+
   // Without a config folder every domain is unknown, which envoyproxy/ratelimit answers OK.
   const ratelimitConfig = settings.ratelimitConfig ? await RateLimitConfigWatcher.start({ dir: settings.ratelimitConfig, logger }) : undefined;
+  if (ratelimitConfig) stack.push(() => ratelimitConfig.close());
   const emptyConfig = loadConfigFromSources([]);
   const currentRateLimitConfig = () => ratelimitConfig?.current() ?? emptyConfig;
   const rateLimits = new RateLimitService({
@@ -145,6 +171,15 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     onFailureMode: (mode) => metrics.failureModeUsed.inc({ mode }),
     headers: { enabled: settings.rateLimitHeaders, names: settings.rateLimitHeaderNames },
   });
+  const shouldRateLimit: typeof rateLimits.shouldRateLimit = async (req) => {
+    const res = await rateLimits.shouldRateLimit(req);
+    const code = res.overallCode === 2 ? "OVER_LIMIT" : "OK";
+    metrics.rateLimitCalls.inc({ code });
+    // Only configured domains become labels; a client cannot grow the label set.
+    if (code === "OVER_LIMIT") metrics.overLimit.inc({ domain: currentRateLimitConfig().domains.has(req.domain) ? req.domain : "unknown" });
+    return res;
+  };
+
   const grpcTls =
     settings.grpcTlsCertFile && settings.grpcTlsKeyFile
       ? await createGrpcTls({
@@ -153,57 +188,47 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
           pollMs: settings.tlsReloadMs,
         })
       : undefined;
+  if (grpcTls) stack.push(() => grpcTls.close());
+
+  // Fail closed but stay up: without a good revision Check answers UNAVAILABLE and health says NOT_SERVING until one lands.
+  stack.push(() => policySource.close());
+  await policySource.start();
+  if (candidateFolder) {
+    stack.push(() => candidateFolder.close());
+    await candidateFolder.start();
+  }
+
   const server = new GrpcServer({
     addr: settings.grpcAddr,
     ...(grpcTls ? { credentials: grpcTls.credentials } : {}),
     maxMessageBytes: settings.limits.maxMessageBytes,
     logger,
-    check: (req) => authorizer.check(req),
-    shouldRateLimit: async (req) => {
-      try {
-        const res = await rateLimits.shouldRateLimit(req);
-        const code = res.overallCode === 2 ? "OVER_LIMIT" : "OK";
-        metrics.rateLimitCalls.inc({ code });
-        // Only configured domains become labels; a client cannot grow the label set.
-        const known = currentRateLimitConfig().domains.has(req.domain);
-        if (code === "OVER_LIMIT") metrics.overLimit.inc({ domain: known ? req.domain : "unknown" });
-        return res;
-      } catch (err) {
-        metrics.rateLimitCalls.inc({ code: "error" });
-        const e = TollgateError.from(err);
-        logger[e.code === "request_parse_error" ? "warn" : "error"]({ event: "ratelimit_call_failed", code: e.code, error: e.message }, "ShouldRateLimit failed");
-        throw e;
-      }
-    },
+    metrics,
+    health,
+    check: (req) => pipeline.check(req),
+    shouldRateLimit,
   });
-
-  // Fail closed but stay up: without a good revision Check answers UNAVAILABLE and health says NOT_SERVING until one lands.
-  await policySource.start();
-  await candidateFolder?.start();
-  metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const grpcPort = await server.start();
-  const startAdmin = () =>
-    AdminServer.start({
-      addr: settings.httpAddr,
-      token: settings.adminToken ?? (settings.adminTokenFile ? readFileSync(settings.adminTokenFile, "utf8").trim() : undefined),
-      ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
-      context: appAdminContext({
-        settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(),
-        ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
-      }),
-      registry: metrics.registry,
-      ...(deps.workerLink ? { allMetrics: () => deps.workerLink!.metrics() } : {}),
-      logger,
-      auditFile: settings.auditFile,
-    });
-  let admin: AdminServer | undefined;
-  try {
-    admin = settings.adminDisabled ? undefined : await startAdmin();
-  } catch (err) {
-    await server.drain(0);
-    await Promise.all([policySource.close(), candidateFolder?.close(), ratelimitConfig?.close(), grpcTls?.close(), store.close()]);
-    throw err;
-  }
+  let draining = false;
+  stack.push(() => server.drain(draining ? settings.shutdownGraceMs : 0));
+
+  const admin = settings.adminDisabled
+    ? undefined
+    : await AdminServer.start({
+        addr: settings.httpAddr,
+        token: settings.adminToken ?? (settings.adminTokenFile ? readTokenFile(settings.adminTokenFile, "adminTokenFile") : undefined),
+        ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
+        context: appAdminContext({
+          settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(),
+          ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
+        }),
+        registry: metrics.registry,
+        ...(deps.workerLink ? { allMetrics: () => deps.workerLink!.metrics() } : {}),
+        logger,
+        auditFile: settings.auditFile,
+      });
+  if (admin) stack.push(() => admin.close());
+
   server.setServing("", true);
   server.setServing(RLS_SERVICE, true);
   logger.info({ event: "listening", grpc_addr: settings.grpcAddr, grpc_port: grpcPort, admin_port: admin?.port, grpc_tls: grpcTls !== undefined, store: store.kind, revision: policy.current()?.revision }, "tollgate listening");
@@ -219,15 +244,10 @@ export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<
     rateLimits,
     metrics,
     shadowStats,
-    async close() {
-      await admin?.close();
-      await server.drain(settings.shutdownGraceMs);
-      await grpcTls?.close();
-      await decisionLogs?.close();
-      await policySource.close();
-      await candidateFolder?.close();
-      await ratelimitConfig?.close();
-      await store.close();
+    close() {
+      // A started app drains in-flight calls for the grace period; a failed start closes at once.
+      draining = true;
+      return stack.closeAll();
     },
   };
 }

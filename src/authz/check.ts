@@ -108,7 +108,7 @@ export class Authorizer {
         return toCheckResponse(denial(403, ""), { decision_id: decisionId });
       }
       event.status = e.code;
-      this.o.logger.error({ event: "decision_error", decision_id: decisionId, code: e.code, error: e.message }, "decision error");
+      // The server's handler wrapper logs and counts the failure by its code.
       throw e;
     } finally {
       const seconds = (performance.now() - started) / 1000;

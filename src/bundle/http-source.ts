@@ -16,9 +16,8 @@ export interface HttpBundleSourceOptions {
   url: string;
   onBundle: BundleHandler;
   logger: Logger;
-  /** Bearer token, or a file holding it (re-read on every request, so it can rotate). */
-  token?: string;
-  tokenFile?: string;
+  /** Bearer token, or a function asked on every request (a token file re-read, so it can rotate). */
+  token?: string | (() => string);
   /** Extra CA certificates (PEM) trusted for an https URL. */
   ca?: string | Buffer;
   caFile?: string;
@@ -147,7 +146,7 @@ export class HttpBundleSource {
       prefer: this.longPoll ? `modes=snapshot;wait=${this.opts.longPollingTimeoutSeconds}` : "modes=snapshot",
     };
     if (this.etag) headers["if-none-match"] = this.etag;
-    const token = this.opts.tokenFile ? readConfigFile(this.opts.tokenFile, "bundle token file").toString("utf8").trim() : this.opts.token;
+    const token = typeof this.opts.token === "function" ? this.opts.token() : this.opts.token;
     if (token) headers["authorization"] = `Bearer ${token}`;
     return headers;
   }

@@ -1,82 +1,57 @@
-import { resolveSettings, settingsFromEnv, settingsFromFile, type Settings } from "../config/settings.js";
+import { Option, type Command } from "commander";
+import { settingsFromEnv } from "../config/env.js";
+import { resolveSettings, SETTINGS_DEFAULTS, settingsFromFile, type Settings } from "../config/settings.js";
+import { defaultText, envName, flagSpec, SETTINGS_TABLE, type ScalarKey, type SettingRow } from "../config/table.js";
 
-export interface CliFlags {
-  config?: string;
-  grpcAddr?: string;
-  httpAddr?: string;
-  policies?: string;
-  decisionPath?: string;
-  dryRun?: boolean;
-  logLevel?: string;
-  redisUrl?: string;
-  ratelimitConfig?: string;
-  skipRequestBodyParse?: boolean;
-  onDecisionError?: string;
-  logDecisionInput?: boolean;
-  logDecisionBody?: boolean;
-  auditFile?: string;
-  candidatePolicies?: string;
-  shadowSampleRate?: string;
-  workers?: string;
-  adminTokenFile?: string;
-  admin?: boolean;
-  grpcTlsCert?: string;
-  grpcTlsKey?: string;
-  grpcTlsClientCa?: string;
-  httpTlsCert?: string;
-  httpTlsKey?: string;
-  decisionLogUrl?: string;
-  decisionLogTokenFile?: string;
-  bundleUrl?: string;
-  bundleFile?: string;
-  bundleTokenFile?: string;
-  bundleVerificationKey?: string;
-  bundleStateDir?: string;
-  watch?: boolean;
-  policyTests?: boolean;
+interface FlagRow {
+  row: SettingRow;
+  option: Option;
+}
+
+const FLAG_ROWS: readonly FlagRow[] = SETTINGS_TABLE.flatMap((row) => {
+  const spec = flagSpec(row, SETTINGS_DEFAULTS[row.key]);
+  if (spec === undefined) return [];
+  const help = `${row.help.replace(/`/g, "")} (default ${defaultText(row, SETTINGS_DEFAULTS[row.key])}; env ${envName(row)})`;
+  return [{ row, option: new Option(spec, help) }];
+});
+
+/** Adds --config and the flags of the given settings (all of them when none are named), generated from SETTINGS_TABLE. */
+export function addSettingFlags(command: Command, keys?: readonly ScalarKey[]): Command {
+  command.option("--config <file>", "YAML settings file (env TOLLGATE_CONFIG)");
+  for (const { row, option } of FLAG_ROWS) if (!keys || keys.includes(row.key)) command.addOption(option);
+  return command;
+}
+
+/** The settings commander's parsed options name: each flag maps back to its row's key, no hand-written renames. */
+function settingsFromFlags(opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const { row, option } of FLAG_ROWS) {
+    const value = opts[option.attributeName()];
+    if (value === undefined) continue;
+    // commander sets a --no-x option to true until it is given: only an explicit --no-x counts, and it flips the default.
+    if (option.negate) {
+      if (value === false) out[row.key] = !SETTINGS_DEFAULTS[row.key];
+    } else out[row.key] = value;
+  }
+  return out;
 }
 
 /** flags > TOLLGATE_* env > --config file > defaults. */
-export function loadSettings(flags: CliFlags, env: NodeJS.ProcessEnv = process.env): Settings {
-  const configFile = flags.config ?? env["TOLLGATE_CONFIG"];
-  const fromFlags: Record<string, unknown> = {
-    grpcAddr: flags.grpcAddr,
-    httpAddr: flags.httpAddr,
-    policies: flags.policies,
-    decisionPath: flags.decisionPath,
-    dryRun: flags.dryRun,
-    logLevel: flags.logLevel,
-    redisUrl: flags.redisUrl,
-    ratelimitConfig: flags.ratelimitConfig,
-    skipRequestBodyParse: flags.skipRequestBodyParse,
-    onDecisionError: flags.onDecisionError,
-    logDecisionInput: flags.logDecisionInput,
-    logDecisionBody: flags.logDecisionBody,
-    auditFile: flags.auditFile,
-    candidatePolicies: flags.candidatePolicies,
-    shadowSampleRate: flags.shadowSampleRate,
-    workers: flags.workers,
-    adminTokenFile: flags.adminTokenFile,
-    decisionLogUrl: flags.decisionLogUrl,
-    bundleUrl: flags.bundleUrl,
-    bundleFile: flags.bundleFile,
-    bundleTokenFile: flags.bundleTokenFile,
-    bundleVerificationKeyFile: flags.bundleVerificationKey,
-    bundleStateDir: flags.bundleStateDir,
-    decisionLogTokenFile: flags.decisionLogTokenFile,
-    adminDisabled: flags.admin === false ? true : undefined,
-    grpcTlsCertFile: flags.grpcTlsCert,
-    grpcTlsKeyFile: flags.grpcTlsKey,
-    grpcTlsClientCaFile: flags.grpcTlsClientCa,
-    httpTlsCertFile: flags.httpTlsCert,
-    httpTlsKeyFile: flags.httpTlsKey,
-    // commander sets --no-x options to true by default; only an explicit --no-x counts as a flag.
-    watch: flags.watch === false ? false : undefined,
-    runPolicyTests: flags.policyTests === false ? false : undefined,
-  };
+export function loadSettings(opts: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, overrides: Partial<Settings> = {}): Settings {
+  const configFile = (opts["config"] as string | undefined) ?? env["TOLLGATE_CONFIG"];
   return resolveSettings({
     ...(configFile ? { file: settingsFromFile(configFile) } : {}),
     env: settingsFromEnv(env),
-    flags: fromFlags,
+    flags: { ...settingsFromFlags(opts), ...overrides },
   });
+}
+
+/** README's configuration table, generated from SETTINGS_TABLE (test/cli/readme.test.ts keeps the README equal to it). */
+export function settingsTableMarkdown(): string {
+  const rows = SETTINGS_TABLE.map((row) => {
+    const spec = flagSpec(row, SETTINGS_DEFAULTS[row.key]);
+    const flag = spec === undefined ? "" : `\`${spec.split(" ")[0]}\``;
+    return `| ${flag} | \`${envName(row)}\` | ${defaultText(row, SETTINGS_DEFAULTS[row.key]).replace(/^(?!\()(.*)$/, "`$1`")} | ${row.help} |`;
+  });
+  return ["| flag | env | default | |", "|---|---|---|---|", ...rows].join("\n");
 }

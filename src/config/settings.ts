@@ -1,13 +1,19 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TollgateError } from "../errors.js";
+import { DEFAULT_HEADER_NAMES } from "../limits/headers.js";
 import { parseRedisUrl } from "../limits/redis/redis-url.js";
+import { llmSettingsSchema } from "./llm.js";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, "expected host:port");
 const bytes = z.coerce.number().int().positive();
+const headerName = z.string().regex(/^[A-Za-z0-9-]+$/);
 
-/** Every setting tollgate reads, with its default. Flags, TOLLGATE_* env and a YAML file all feed this one schema. */
+/**
+ * Every setting tollgate reads, with its default and its check. Flags, TOLLGATE_* env and a YAML
+ * file all feed this one schema; SETTINGS_TABLE (table.ts) names each scalar's flag, env var and help.
+ */
 export const settingsSchema = z
   .object({
     grpcAddr: hostPort.default("127.0.0.1:9191"),
@@ -48,13 +54,15 @@ export const settingsSchema = z
     /** Header names for rate-limit answers (ShouldRateLimit and policy limits). */
     rateLimitHeaderNames: z
       .object({
-        limit: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-limit"),
-        remaining: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-remaining"),
-        reset: z.string().regex(/^[A-Za-z0-9-]+$/).default("ratelimit-reset"),
-        retryAfter: z.string().regex(/^[A-Za-z0-9-]+$/).default("retry-after"),
+        limit: headerName.default(DEFAULT_HEADER_NAMES.limit),
+        remaining: headerName.default(DEFAULT_HEADER_NAMES.remaining),
+        reset: headerName.default(DEFAULT_HEADER_NAMES.reset),
+        retryAfter: headerName.default(DEFAULT_HEADER_NAMES.retryAfter),
       })
       .strict()
-      .default({ limit: "ratelimit-limit", remaining: "ratelimit-remaining", reset: "ratelimit-reset", retryAfter: "retry-after" }),
+      .default({ ...DEFAULT_HEADER_NAMES }),
+    /** Which paths and hosts are which LLM provider, beyond the built-in ones (YAML file only). */
+    llm: llmSettingsSchema.default({}),
     limits: z
       .object({
         maxMessageBytes: bytes.default(4 * 1024 * 1024),
@@ -140,74 +148,6 @@ export const settingsSchema = z
 export type Settings = z.infer<typeof settingsSchema>;
 export type SettingsInput = z.input<typeof settingsSchema>;
 
-const ENV_KEYS: Record<string, keyof Settings> = {
-  TOLLGATE_GRPC_ADDR: "grpcAddr",
-  TOLLGATE_HTTP_ADDR: "httpAddr",
-  TOLLGATE_POLICIES: "policies",
-  TOLLGATE_DECISION_PATH: "decisionPath",
-  TOLLGATE_DRY_RUN: "dryRun",
-  TOLLGATE_LOG_LEVEL: "logLevel",
-  TOLLGATE_SKIP_REQUEST_BODY_PARSE: "skipRequestBodyParse",
-  TOLLGATE_ON_DECISION_ERROR: "onDecisionError",
-  TOLLGATE_LOG_DECISION_INPUT: "logDecisionInput",
-  TOLLGATE_LOG_DECISION_BODY: "logDecisionBody",
-  TOLLGATE_METRICS_TENANT_LABELS: "metricsTenantLabels",
-  TOLLGATE_WATCH: "watch",
-  TOLLGATE_RUN_POLICY_TESTS: "runPolicyTests",
-  TOLLGATE_REDIS_URL: "redisUrl",
-  TOLLGATE_REDIS_COMMAND_TIMEOUT_MS: "redisCommandTimeoutMs",
-  TOLLGATE_RATELIMIT_CONFIG: "ratelimitConfig",
-  TOLLGATE_RATELIMIT_STOP_INCREMENT_WHEN_OVER: "ratelimitStopIncrementWhenOver",
-  TOLLGATE_RATELIMIT_HEADERS: "rateLimitHeaders",
-  TOLLGATE_SHUTDOWN_GRACE_MS: "shutdownGraceMs",
-  TOLLGATE_WORKERS: "workers",
-  TOLLGATE_AUDIT_FILE: "auditFile",
-  TOLLGATE_SECRETS_DIR: "secretsDir",
-  TOLLGATE_CANDIDATE_POLICIES: "candidatePolicies",
-  TOLLGATE_SHADOW_SAMPLE_RATE: "shadowSampleRate",
-  TOLLGATE_ADMIN_TOKEN: "adminToken",
-  TOLLGATE_ADMIN_TOKEN_FILE: "adminTokenFile",
-  TOLLGATE_RESERVATION_KEY_FILE: "reservationKeyFile",
-  TOLLGATE_ADMIN_DISABLED: "adminDisabled",
-  TOLLGATE_GRPC_TLS_CERT_FILE: "grpcTlsCertFile",
-  TOLLGATE_GRPC_TLS_KEY_FILE: "grpcTlsKeyFile",
-  TOLLGATE_GRPC_TLS_CLIENT_CA_FILE: "grpcTlsClientCaFile",
-  TOLLGATE_HTTP_TLS_CERT_FILE: "httpTlsCertFile",
-  TOLLGATE_HTTP_TLS_KEY_FILE: "httpTlsKeyFile",
-  TOLLGATE_TLS_RELOAD_MS: "tlsReloadMs",
-  TOLLGATE_DECISION_LOG_URL: "decisionLogUrl",
-  TOLLGATE_DECISION_LOG_TOKEN_FILE: "decisionLogTokenFile",
-  TOLLGATE_BUNDLE_URL: "bundleUrl",
-  TOLLGATE_BUNDLE_FILE: "bundleFile",
-  TOLLGATE_BUNDLE_TOKEN_FILE: "bundleTokenFile",
-  TOLLGATE_BUNDLE_CA_FILE: "bundleCaFile",
-  TOLLGATE_BUNDLE_VERIFICATION_KEY_FILE: "bundleVerificationKeyFile",
-  TOLLGATE_BUNDLE_SIGNING_ALG: "bundleSigningAlg",
-  TOLLGATE_BUNDLE_KEY_ID: "bundleKeyId",
-  TOLLGATE_BUNDLE_SCOPE: "bundleScope",
-  TOLLGATE_BUNDLE_EXCLUDE_FILES: "bundleExcludeFiles",
-  TOLLGATE_BUNDLE_SKIP_VERIFICATION: "bundleSkipVerification",
-  TOLLGATE_BUNDLE_STATE_DIR: "bundleStateDir",
-  TOLLGATE_BUNDLE_POLL_MIN_SECONDS: "bundlePollMinSeconds",
-  TOLLGATE_BUNDLE_POLL_MAX_SECONDS: "bundlePollMaxSeconds",
-  TOLLGATE_BUNDLE_LONG_POLL_SECONDS: "bundleLongPollSeconds",
-};
-
-/** Env booleans are strings; z.coerce.boolean would read "false" as true. */
-function envValue(raw: string): string | boolean {
-  if (raw === "true") return true;
-  if (raw === "false") return false;
-  return raw;
-}
-
-export function settingsFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV_KEYS)) {
-    const raw = env[name];
-    if (raw !== undefined && raw !== "") out[key] = envValue(raw);
-  }
-  return out;
-}
 
 export function settingsFromFile(file: string): Record<string, unknown> {
   let text: string;
@@ -234,3 +174,21 @@ export function resolveSettings(layers: { file?: Record<string, unknown>; env?: 
   }
   return result.data;
 }
+
+/** Every default, as the schema fills them in. */
+export const SETTINGS_DEFAULTS: Readonly<Settings> = settingsSchema.parse({});
+
+/** Reads a token or secret file: trimmed, bounded, a config_error naming the setting when unreadable or empty. */
+export function readTokenFile(file: string, setting: string): string {
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_TOKEN_FILE_BYTES) throw new Error(`larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+    text = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    throw new TollgateError("config_error", `${setting} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (text === "") throw new TollgateError("config_error", `${setting} ${file} is empty`);
+  return text;
+}
+
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;

@@ -15,11 +15,12 @@ export interface HeaderNames {
   retryAfter: string;
 }
 
+/** The one definition of the defaults (settings.rateLimitHeaderNames starts from it), lower-cased as HTTP/2 carries them. */
 export const DEFAULT_HEADER_NAMES: Readonly<HeaderNames> = {
-  limit: "RateLimit-Limit",
-  remaining: "RateLimit-Remaining",
-  reset: "RateLimit-Reset",
-  retryAfter: "Retry-After",
+  limit: "ratelimit-limit",
+  remaining: "ratelimit-remaining",
+  reset: "ratelimit-reset",
+  retryAfter: "retry-after",
 };
 
 function header(key: string, value: number): HeaderValue {

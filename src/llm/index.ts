@@ -19,7 +19,7 @@ export {
 } from "./auth-headers.js";
 export { llmErrorBody, type LlmErrorBody } from "./error-body.js";
 export { estimateTextTokens, type TokenProfile } from "./estimate-tokens.js";
-export { llmSettingsSchema, parseLlmSettings } from "./settings.js";
+export { llmSettingsSchema, parseLlmSettings } from "../config/llm.js";
 export { PROVIDERS, matchLlmRoute, type RouteMatch } from "./providers/registry.js";
 export {
   PROVIDER_IDS,

@@ -1,8 +1,8 @@
 import type { TokenProfile } from "./estimate-tokens.js";
 import type { PromptSink } from "./content/sink.js";
 
-export const PROVIDER_IDS = ["openai", "azure_openai", "anthropic", "mistral", "gemini", "ollama"] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+export { PROVIDER_IDS, type LlmSettings, type ProviderId } from "../config/llm.js";
+import type { ProviderId } from "../config/llm.js";
 
 /** What the call does, normalised across providers. */
 export type LlmOperation = "chat" | "completion" | "responses" | "embedding" | "count_tokens";
@@ -86,9 +86,3 @@ export interface ProviderSpec {
   tokenProfile: (model: string | null) => TokenProfile;
 }
 
-export interface LlmSettings {
-  /** Path prefix (e.g. "/openai") → provider whose paths follow it. */
-  pathPrefixes?: Readonly<Record<string, ProviderId>>;
-  /** Host (exact, or "*.example.com") → provider; checked before the built-in hosts. */
-  hosts?: Readonly<Record<string, ProviderId>>;
-}

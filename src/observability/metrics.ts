@@ -18,6 +18,9 @@ export class Metrics {
   readonly checks = new Counter({ name: "tollgate_check_total", help: "ext_authz Check calls by result and reason", labelNames: ["result", "reason"], registers: [this.registry] });
   readonly checkDuration = new Histogram({ name: "tollgate_check_duration_seconds", help: "Whole Check latency", buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly evalDuration = new Histogram({ name: "tollgate_policy_eval_duration_seconds", help: "Policy evaluation latency", buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  /** Every gRPC call, whatever its handler, by method and result code ("ok" or the error code). */
+  readonly grpcCalls = new Counter({ name: "tollgate_grpc_calls_total", help: "gRPC calls by method and result code (ok, or tollgate's error code)", labelNames: ["method", "code"], registers: [this.registry] });
+  readonly grpcCallDuration = new Histogram({ name: "tollgate_grpc_call_duration_seconds", help: "gRPC call latency by method", labelNames: ["method"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly rateLimitCalls = new Counter({ name: "tollgate_ratelimit_calls_total", help: "ShouldRateLimit calls by overall code", labelNames: ["code"], registers: [this.registry] });
   readonly overLimit = new Counter({ name: "tollgate_over_limit_total", help: "Requests answered over limit, by domain (policy limits use domain=\"policy\")", labelNames: ["domain"], registers: [this.registry] });
   readonly storeDuration = new Histogram({ name: "tollgate_limit_store_duration_seconds", help: "Limit store round-trip latency", labelNames: ["store"], buckets: LATENCY_BUCKETS, registers: [this.registry] });

@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { Settings } from "../config/settings.js";
+import { readTokenFile, type Settings } from "../config/settings.js";
 import { FileBundleSource } from "../bundle/file-source.js";
 import { HttpBundleSource } from "../bundle/http-source.js";
 import { loadBundle } from "../bundle/load.js";
@@ -49,7 +49,7 @@ export function createBundleSource(opts: { settings: Settings; activator: Policy
       url,
       onBundle,
       logger,
-      ...(settings.bundleTokenFile ? { tokenFile: settings.bundleTokenFile } : {}),
+      ...(settings.bundleTokenFile ? { token: () => readTokenFile(settings.bundleTokenFile!, "bundleTokenFile") } : {}),
       ...(settings.bundleCaFile ? { caFile: settings.bundleCaFile } : {}),
       minDelayMs: settings.bundlePollMinSeconds * 1000,
       maxDelayMs: settings.bundlePollMaxSeconds * 1000,

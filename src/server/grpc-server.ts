@@ -5,6 +5,8 @@ import { AuthorizationService, type CheckRequest, type CheckResponse } from "../
 import type { RateLimitRequest, RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
 import { rateLimitServiceDefinition } from "../ratelimit/handler.js";
 import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { instrumentHandler } from "./instrument.js";
 import { addReflection } from "./reflection.js";
 
 export const AUTHZ_SERVICE = "envoy.service.auth.v3.Authorization";
@@ -16,6 +18,9 @@ export interface GrpcServerOptions {
   /** TLS or mTLS credentials; plaintext when absent. */
   credentials?: ServerCredentials;
   logger: Logger;
+  metrics?: Metrics;
+  /** Health statuses; pass one in to flip them before the server exists (e.g. on policy activation). */
+  health?: HealthImplementation;
   check: (req: CheckRequest) => Promise<CheckResponse>;
   shouldRateLimit?: (req: RateLimitRequest) => Promise<RateLimitResponse>;
 }
@@ -23,6 +28,11 @@ export interface GrpcServerOptions {
 function toServiceError(err: unknown): Partial<ServiceError> {
   const e = TollgateError.from(err);
   return { code: e.grpcStatus, details: `${e.code}: ${e.message}` };
+}
+
+/** Health statuses for every service tollgate serves, all NOT_SERVING until the app says otherwise. */
+export function createHealth(): HealthImplementation {
+  return new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING" });
 }
 
 /** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
@@ -39,7 +49,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Set<Promise<u
 
 /** gRPC wiring only: Check, ShouldRateLimit, health and reflection. */
 export class GrpcServer {
-  readonly health = new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING" });
+  readonly health: HealthImplementation;
   private readonly server: Server;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly opts: GrpcServerOptions;
@@ -47,15 +57,18 @@ export class GrpcServer {
 
   constructor(opts: GrpcServerOptions) {
     this.opts = opts;
+    this.health = opts.health ?? createHealth();
     this.server = new Server({
       "grpc.max_receive_message_length": opts.maxMessageBytes,
       "grpc.max_send_message_length": opts.maxMessageBytes,
       "grpc.keepalive_permit_without_calls": 1,
     });
-    this.server.addService(AuthorizationService, { check: unary(opts.check, this.inflight) });
+    // Every handler goes through the same wrapper: one way to time, count and log a call (an ext_proc handler joins here too).
+    const handler = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>) => unary(instrumentHandler(method, fn, { logger: opts.logger, metrics: opts.metrics }), this.inflight);
+    this.server.addService(AuthorizationService, { check: handler("check", opts.check) });
     const rls = opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured")));
     // The ratelimit definition decodes per-descriptor hits_addend, which the generated decoder drops.
-    this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: unary(rls, this.inflight) });
+    this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: handler("shouldRateLimit", rls) });
     this.health.addToServer(this.server);
     addReflection(this.server);
   }

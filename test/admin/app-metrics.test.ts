@@ -62,6 +62,6 @@ describe("the real app behind the admin server: /healthz and /metrics after a kn
   it("no label carries a request id, path or free text: every label value comes from a small fixed set", async () => {
     const { samples } = parseProm((await call(`${admin.url}/metrics`)).body);
     const values = new Set(samples.filter((s) => s.name.startsWith("tollgate_") && !s.name.startsWith("tollgate_process") && !s.name.startsWith("tollgate_nodejs")).flatMap((s) => Object.entries(s.labels).filter(([k]) => k !== "le" && k !== "revision").map(([k, v]) => `${k}=${v}`)));
-    expect([...values].sort()).toEqual(["code=OK", "code=OVER_LIMIT", "domain=api", "domain=policy", "reason=", "reason=forbidden_path", "reason=missing_key", "reason=rate_limited", "result=activated", "result=allow", "result=deny", "store=memory"]);
+    expect([...values].sort()).toEqual(["code=OK", "code=OVER_LIMIT", "code=ok", "domain=api", "domain=policy", "method=check", "method=shouldRateLimit", "reason=", "reason=forbidden_path", "reason=missing_key", "reason=rate_limited", "result=activated", "result=allow", "result=deny", "store=memory"]);
   });
 });

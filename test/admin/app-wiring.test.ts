@@ -155,8 +155,8 @@ describe("a ShouldRateLimit call the service refuses", () => {
     try {
       const req = RateLimitRequest.fromJSON({ domain: "", descriptors: [{ entries: [{ key: "a", value: "b" }] }] });
       await expect(new Promise((resolve, reject) => c.shouldRateLimit(req, (err, r) => (err ? reject(err) : resolve(r))))).rejects.toMatchObject({ code: 3 });
-      expect(t.logs.events("ratelimit_call_failed")).toEqual([expect.objectContaining({ level: "warn", code: "request_parse_error" })]);
-      expect(await t.app.metrics.registry.metrics()).toContain('tollgate_ratelimit_calls_total{code="error"} 1');
+      expect(t.logs.events("grpc_call_failed")).toEqual([expect.objectContaining({ level: "warn", method: "shouldRateLimit", code: "request_parse_error" })]);
+      expect(await t.app.metrics.registry.metrics()).toContain('tollgate_grpc_calls_total{method="shouldRateLimit",code="request_parse_error"} 1');
     } finally {
       c.close();
       await t.close();

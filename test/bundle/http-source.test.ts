@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { readTokenFile } from "../../src/config/settings.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -204,7 +205,7 @@ describe("HTTP bundle source: OPA's bundle service protocol", () => {
     const tokenFile = path.join(tempDir(), "token");
     writeFileSync(tokenFile, "t1\n");
     const p = pipeline();
-    const { source: s } = source({ url: srv.url, onBundle: p.onBundle, tokenFile, maxDelayMs: 80 });
+    const { source: s } = source({ url: srv.url, onBundle: p.onBundle, token: () => readTokenFile(tokenFile, "bundleTokenFile"), maxDelayMs: 80 });
     await s.start();
     expect(srv.requests[0]?.headers.authorization).toBe("Bearer t1");
     srv.token = "t2";

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { envName, SETTINGS_TABLE } from "../../src/config/table.js";
+import { settingsTableMarkdown } from "../../src/cli/settings-flags.js";
 import { runCli } from "../support/cli.js";
 
 const readme = readFileSync("README.md", "utf8");
@@ -28,7 +30,11 @@ describe("README examples", () => {
   });
 
   it("every TOLLGATE_* variable in the README is read by the settings loader", () => {
-    const settings = readFileSync("src/config/settings.ts", "utf8");
-    for (const [, name] of readme.matchAll(/`(TOLLGATE_[A-Z_]+)/g)) expect(settings, name).toContain(`${name}:`);
+    const names = new Set([...SETTINGS_TABLE.map(envName), "TOLLGATE_CONFIG"]);
+    for (const [, name] of readme.matchAll(/`(TOLLGATE_[A-Z_]+)/g)) expect(names.has(name!), name).toBe(true);
+  });
+
+  it("the configuration table is the one generated from the settings table, row for row", () => {
+    expect(readme).toContain(settingsTableMarkdown());
   });
 });

@@ -5,7 +5,8 @@ import { dockerIgnored, parseDockerfile } from "./support/dockerfile.js";
 import { at, listAt } from "./support/paths.js";
 import { clone, readRepoFile, readRepoYaml } from "./support/repo.js";
 import type { Issue } from "./support/strict-protojson.js";
-import { resolveSettings, settingsFromEnv } from "../../src/config/settings.js";
+import { settingsFromEnv } from "../../src/config/env.js";
+import { resolveSettings } from "../../src/config/settings.js";
 
 const raw = readRepoYaml("docker-compose.yml");
 const envExample = parseDotEnv(readRepoFile(".env.example"));

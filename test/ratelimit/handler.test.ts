@@ -111,7 +111,7 @@ describe("ShouldRateLimit over gRPC (tollgate's own gRPC server)", () => {
     expect(res.overallCode).toBe(Code.OK);
     expect(res.statuses).toHaveLength(1);
     expect(res.statuses[0]).toMatchObject({ code: Code.OK, limitRemaining: 2, currentLimit: { requestsPerUnit: 3, unit: 2 }, durationUntilReset: { seconds: 40 } });
-    expect(res.responseHeadersToAdd.map((h) => `${h.key}: ${h.value}`)).toEqual(["RateLimit-Limit: 3", "RateLimit-Remaining: 2", "RateLimit-Reset: 40"]);
+    expect(res.responseHeadersToAdd.map((h) => `${h.key}: ${h.value}`)).toEqual(["ratelimit-limit: 3", "ratelimit-remaining: 2", "ratelimit-reset: 40"]);
   });
 
   it("a per-descriptor hits_addend on the wire is honoured: 0 checks without counting, 2 counts twice", async () => {
@@ -124,7 +124,7 @@ describe("ShouldRateLimit over gRPC (tollgate's own gRPC server)", () => {
   it("OVER_LIMIT travels as a normal response, with Retry-After", async () => {
     const res = await call({ domain: "svc", hitsAddend: 0, descriptors: [{ entries: [{ key: "blocked", value: "x" }], limit: undefined }] });
     expect(res.overallCode).toBe(Code.OVER_LIMIT);
-    expect(res.responseHeadersToAdd.map((h) => h.key)).toContain("Retry-After");
+    expect(res.responseHeadersToAdd.map((h) => h.key)).toContain("retry-after");
   });
 
   it.each([

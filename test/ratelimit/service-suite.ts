@@ -217,16 +217,16 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       const { service } = setup({ headers: { enabled: true } });
       const res = await service.shouldRateLimit(req([d([["user", "kim"]]), d([["path", "/api/x"]]), d([["free", "x"]])]));
       expect(res.responseHeadersToAdd.map((h) => [h.key, h.value])).toEqual([
-        ["RateLimit-Limit", "2"],
-        ["RateLimit-Remaining", "1"],
-        ["RateLimit-Reset", "40"],
+        ["ratelimit-limit", "2"],
+        ["ratelimit-remaining", "1"],
+        ["ratelimit-reset", "40"],
       ]);
       const over = await service.shouldRateLimit(req([d([["user", "kim"]]), d([["blocked", "x"]])]));
       expect(over.responseHeadersToAdd.map((h) => [h.key, h.value])).toEqual([
-        ["RateLimit-Limit", "0"],
-        ["RateLimit-Remaining", "0"],
-        ["RateLimit-Reset", "1"],
-        ["Retry-After", "1"],
+        ["ratelimit-limit", "0"],
+        ["ratelimit-remaining", "0"],
+        ["ratelimit-reset", "1"],
+        ["retry-after", "1"],
       ]);
       expect((await service.shouldRateLimit(req([d([["free", "x"]])]))).responseHeadersToAdd).toEqual([]);
     });
@@ -234,7 +234,7 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
     it("headers – names are configurable", async () => {
       const { service } = setup({ headers: { enabled: true, names: { limit: "X-RateLimit-Limit", retryAfter: "X-Retry" } } });
       const res = await service.shouldRateLimit(req([d([["blocked", "x"]])]));
-      expect(res.responseHeadersToAdd.map((h) => h.key)).toEqual(["X-RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "X-Retry"]);
+      expect(res.responseHeadersToAdd.map((h) => h.key)).toEqual(["X-RateLimit-Limit", "ratelimit-remaining", "ratelimit-reset", "X-Retry"]);
     });
 
     it("stats count calls and outcomes", async () => {

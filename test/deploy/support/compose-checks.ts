@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { TollgateError } from "../../../src/errors.js";
-import { resolveSettings, settingsFromEnv } from "../../../src/config/settings.js";
+import { settingsFromEnv } from "../../../src/config/env.js";
+import { resolveSettings } from "../../../src/config/settings.js";
 import { arr, clustersByName, dig, obj } from "./envoy-checks.js";
 import { repoPath } from "./repo.js";
 import type { Issue } from "./strict-protojson.js";

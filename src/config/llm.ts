@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { TollgateError } from "../errors.js";
-import { PROVIDER_IDS, type LlmSettings } from "./types.js";
+
+export const PROVIDER_IDS = ["openai", "azure_openai", "anthropic", "mistral", "gemini", "ollama"] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+export interface LlmSettings {
+  /** Path prefix (e.g. "/openai") → provider whose paths follow it. */
+  pathPrefixes?: Readonly<Record<string, ProviderId>>;
+  /** Host (exact, or "*.example.com") → provider; checked before the built-in hosts. */
+  hosts?: Readonly<Record<string, ProviderId>>;
+}
 
 const providerId = z.enum(PROVIDER_IDS);
 
@@ -19,6 +28,7 @@ export const llmSettingsSchema = z
   })
   .strict();
 
+/** The `llm:` block of the settings file: which paths and hosts are which LLM provider, beyond the built-in ones. */
 /** Validates the `llm` settings block; throws TollgateError(config_error) listing every problem. */
 export function parseLlmSettings(raw: unknown): LlmSettings {
   const parsed = llmSettingsSchema.safeParse(raw ?? {});
