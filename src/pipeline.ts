@@ -1,17 +1,17 @@
-import { Authorizer, type AuthorizerOptions } from "./authz/check.js";
+import { CheckPipeline, type CheckPipelineOptions } from "./authz/check.js";
 import { SecretResolver } from "./authz/secrets.js";
 import type { Settings } from "./config/settings.js";
 import { llmDenialBody, llmEnricher } from "./llm/enricher.js";
 
 /** What the pipeline needs besides settings: the running parts serve has and eval makes up. */
-export type PipelineDeps = Pick<AuthorizerOptions, "policy" | "logger" | "store" | "metrics" | "shadow" | "usage" | "decisionLog" | "reservationKey">;
+export type PipelineDeps = Pick<CheckPipelineOptions, "policy" | "logger" | "store" | "metrics" | "shadow" | "usage" | "decisionLog" | "reservationKey">;
 
 /**
  * The Check pipeline exactly as the settings describe it. `tollgate serve` and `tollgate eval`
  * both build theirs here, so one CheckRequest gets one answer whichever way it is asked.
  */
-export function buildPipeline(settings: Settings, deps: PipelineDeps): Authorizer {
-  return new Authorizer({
+export function buildPipeline(settings: Settings, deps: PipelineDeps): CheckPipeline {
+  return new CheckPipeline({
     ...deps,
     limits: settings.limits,
     skipBodyParse: settings.skipRequestBodyParse,

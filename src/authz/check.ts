@@ -1,24 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
-import { MAX_UNITS } from "../limits/keys.js";
-import { encodeReservation, RESERVATION_METADATA_KEY } from "../limits/reservation.js";
-import type { LimitStore, ReservedCounter } from "../limits/types.js";
-import { isPlainObject } from "../json.js";
+import type { LimitStore } from "../limits/types.js";
 import { maskDecisionCopy } from "../observability/mask.js";
 import { logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { diffDecisions, type ShadowStats } from "./shadow.js";
-import { bareDecision, readDecision, type Decision, type Pair } from "./decision.js";
+import { readDecision, type Decision, type Pair } from "./decision.js";
 import { buildInput, type InputLimits, type PolicyInput } from "./input.js";
 import { InputTooLarge } from "./input-error.js";
-import { applyPolicyLimits } from "./limits.js";
 import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../limits/headers.js";
 import { denial, toCheckResponse } from "./response.js";
 import type { UsageTracker } from "./usage.js";
 import type { SecretResolver } from "./secrets.js";
+import { dryRunStep, limitsStep, reservationStep, secretsStep, type CheckContext, type PostDecisionStep } from "./steps.js";
 
 /** Adds derived fields to the input before evaluation (e.g. input.llm). Must not throw. */
 export type InputEnricher = (input: PolicyInput, engine: PolicyEngine) => void;
@@ -26,7 +23,7 @@ export type InputEnricher = (input: PolicyInput, engine: PolicyEngine) => void;
 /** Formats a denial tollgate makes itself (unreadable request) for the client; undefined keeps plain text. */
 export type DenialFormatter = (d: { path: string; host: string | undefined; status: number; message: string }) => { body: string; headers: Pair[] } | undefined;
 
-export interface AuthorizerOptions {
+export interface CheckPipelineOptions {
   policy: () => PolicyEngine | undefined;
   logger: Logger;
   limits: InputLimits;
@@ -52,23 +49,35 @@ export interface AuthorizerOptions {
   decisionLog?: (event: { decisionId: string; revision: string | undefined; input: PolicyInput | undefined; result: unknown; handlerNs: number }) => void;
 }
 
-interface Outcome {
+/** What the record stage needs from a Check that reached a decision. */
+interface Decided {
+  ctx: CheckContext;
   decision: Decision;
   reason?: string;
-  result?: unknown;
-  extraMetadata?: Record<string, unknown>;
+  input: PolicyInput | undefined;
+  result: unknown;
 }
 
 /**
- * One Check, start to end: CheckRequest → input → policy → limits → CheckResponse.
- * Errors a client caused become denials; errors tollgate or the policy caused become a gRPC
- * error (Envoy then applies its status_on_error), or a 403 when onDecisionError is "deny".
+ * One Check, as opa-envoy-plugin does it, in stages: CheckRequest → input → evaluate → decision
+ * → post-decision steps (policy limits, the ext_proc reservation, secrets, dry run) → response;
+ * then one record (decision line, metrics, decision log). Errors a client caused become denials;
+ * errors tollgate or the policy caused become a gRPC error (Envoy then applies its
+ * status_on_error), or a 403 when onDecisionError is "deny". The server's handler wrapper logs and
+ * counts failed calls.
  */
-export class Authorizer {
-  private readonly o: AuthorizerOptions;
+export class CheckPipeline {
+  private readonly o: CheckPipelineOptions;
+  private readonly steps: readonly PostDecisionStep[];
 
-  constructor(options: AuthorizerOptions) {
+  constructor(options: CheckPipelineOptions) {
     this.o = options;
+    this.steps = [
+      limitsStep({ store: options.store, logger: options.logger, headerNames: options.rateLimitHeaders ?? DEFAULT_HEADER_NAMES, usage: options.usage, metrics: options.metrics }),
+      reservationStep(options.reservationKey),
+      secretsStep(options.secrets),
+      ...(options.dryRun ? [dryRunStep()] : []),
+    ];
   }
 
   async check(req: CheckRequest): Promise<CheckResponse> {
@@ -80,25 +89,11 @@ export class Authorizer {
       decision_id: decisionId, revision: engine?.revision, allowed: false, status: 0,
       method: http?.method, path: http?.path, latency_ms: 0,
     };
-    let input: PolicyInput | undefined;
     try {
       if (!engine) throw new TollgateError("policy_not_loaded", "no policy revision is loaded yet");
-      const outcome = await this.decide(req, engine, decisionId, (i) => (input = i));
-      let decision = outcome.decision;
-      event.allowed = decision.allowed;
-      event.status = decision.allowed ? 200 : decision.httpStatus;
-      if (outcome.reason) event.reason = outcome.reason;
-      const tenant = decision.dynamicMetadata?.["tenant"];
-      if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, decision.allowed ? "allow" : "deny");
-      if (!decision.allowed && this.o.dryRun) {
-        event.dry_run = true;
-        decision = bareDecision(true);
-      }
-      if (this.o.logDecisionInput) this.attachInput(event, engine, input, outcome.result);
-      // OPA's decision-log events carry the decision's value, not the result set.
-      const value = Array.isArray(outcome.result) ? (outcome.result[0] as { result?: unknown } | undefined)?.result : undefined;
-      this.o.decisionLog?.({ decisionId, revision: engine.revision, input, result: value, handlerNs: (performance.now() - started) * 1e6 });
-      return toCheckResponse(decision, { ...decision.dynamicMetadata, ...outcome.extraMetadata, decision_id: decisionId });
+      const decided = await this.decide(req, engine, decisionId);
+      this.recordDecided(event, engine, decided, started);
+      return toCheckResponse(decided.decision, { ...decided.decision.dynamicMetadata, ...decided.ctx.metadata, decision_id: decisionId });
     } catch (err) {
       const e = TollgateError.from(err);
       event.reason = e.code;
@@ -108,111 +103,82 @@ export class Authorizer {
         return toCheckResponse(denial(403, ""), { decision_id: decisionId });
       }
       event.status = e.code;
-      // The server's handler wrapper logs and counts the failure by its code.
       throw e;
     } finally {
-      const seconds = (performance.now() - started) / 1000;
-      event.latency_ms = Math.round(seconds * 1e6) / 1000;
-      logDecision(this.o.logger, event);
-      const result = typeof event.status === "string" ? "error" : event.allowed ? "allow" : "deny";
-      this.o.metrics?.checks.inc({ result, reason: result === "allow" ? "" : reasonLabel(event.reason) });
-      this.o.metrics?.checkDuration.observe(seconds);
+      this.recordCheck(event, started);
     }
   }
 
-  private async decide(req: CheckRequest, engine: PolicyEngine, decisionId: string, keepInput: (i: PolicyInput) => void): Promise<Outcome> {
+  /** input → evaluate → decision → steps. */
+  private async decide(req: CheckRequest, engine: PolicyEngine, decisionId: string): Promise<Decided> {
+    const ownDenial = (status: number, message: string) => this.ownDenial(req, status, message);
+    const read = this.readInput(req, engine);
+    let ctx: CheckContext;
+    let result: unknown;
+    if ("denial" in read) {
+      ctx = { req, decisionId, input: undefined, decision: ownDenial(read.status, read.denial), reason: read.reason, metadata: {}, ownDenial };
+    } else {
+      result = this.evaluate(engine, read.input);
+      const decision = readDecision(result);
+      this.compareWithCandidate(read.input, decision, decisionId);
+      if (!decision.allowed && decision.body === undefined && decision.message !== undefined) {
+        const own = ownDenial(decision.httpStatus, decision.message);
+        decision.body = own.body;
+        decision.headers.push(...own.headers);
+      }
+      ctx = { req, decisionId, input: read.input, decision, metadata: {}, ownDenial };
+      if (!decision.allowed) ctx.reason = reasonLabel(decision.dynamicMetadata?.["reason"]);
+    }
+    for (const step of this.steps) await step(ctx);
+    return { ctx, decision: ctx.decision, input: ctx.input, result, ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}) };
+  }
+
+  /** Stage 1: the CheckRequest as opa-envoy-plugin's input, enriched (input.llm); a request tollgate cannot read is a denial. */
+  private readInput(req: CheckRequest, engine: PolicyEngine): { input: PolicyInput } | { denial: string; status: number; reason: string } {
     let input: PolicyInput;
     try {
       input = buildInput(req, { skipBodyParse: this.o.skipBodyParse, limits: this.o.limits });
     } catch (err) {
       const e = TollgateError.from(err, "request_parse_error");
-      const status = e instanceof InputTooLarge ? e.httpStatus : 400;
-      return { decision: this.ownDenial(req, status, e.message), reason: e.code };
+      return { denial: e.message, status: e instanceof InputTooLarge ? e.httpStatus : 400, reason: e.code };
     }
     for (const enrich of this.o.enrichers ?? []) enrich(input, engine);
-    keepInput(input);
-
-    const endEval = this.o.metrics?.evalDuration.startTimer();
-    const result = engine.evaluate(input);
-    endEval?.();
-    const decision = readDecision(result);
-    this.compareWithCandidate(input, decision, decisionId);
-    if (!decision.allowed) {
-      if (decision.body === undefined && decision.message !== undefined) {
-        const own = this.ownDenial(req, decision.httpStatus, decision.message);
-        decision.body = own.body;
-        decision.headers.push(...own.headers);
-      }
-      return { decision, result, reason: reasonLabel(decision.dynamicMetadata?.["reason"]) };
-    }
-
-    const extraMetadata: Record<string, unknown> = {};
-    if (decision.limits.length > 0) {
-      if (!this.o.store) throw new TollgateError("config_error", "the policy declared limits but no limit store is configured");
-      const verdict = await applyPolicyLimits({
-        store: this.o.store,
-        limits: decision.limits,
-        logger: this.o.logger,
-        ...(this.o.rateLimitHeaders ? { headerNames: this.o.rateLimitHeaders } : {}),
-      });
-      extraMetadata["limits"] = verdict.usage;
-      const tenant = decision.dynamicMetadata?.["tenant"];
-      if (typeof tenant === "string" && this.o.usage) this.o.usage.record(tenant, decision.limits, verdict);
-      const retryAfter = (this.o.rateLimitHeaders || DEFAULT_HEADER_NAMES).retryAfter;
-      const headers = this.o.rateLimitHeaders === false ? verdict.headers.filter(([k]) => k === retryAfter) : verdict.headers;
-      if (verdict.result === "over") this.o.metrics?.overLimit.inc({ domain: "policy" });
-      if (verdict.result === "unavailable") this.o.metrics?.failureModeUsed.inc({ mode: "deny" });
-      if (verdict.failedOpen) this.o.metrics?.failureModeUsed.inc({ mode: "allow" });
-      if (verdict.result === "over") {
-        const over = decision.limitedBody !== undefined ? denial(429, decision.limitedBody) : this.ownDenial(req, 429, "rate limit exceeded");
-        over.headers.push(...headers);
-        return { decision: over, reason: "rate_limited", result, extraMetadata };
-      }
-      if (verdict.result === "unavailable") {
-        return { decision: denial(503, "rate limit store unavailable", []), reason: "limit_store_unavailable", result, extraMetadata };
-      }
-      if (verdict.result === "shed") {
-        const shed = this.ownDenial(req, 503, "overloaded: try again shortly");
-        shed.headers.push(...verdict.headers);
-        return { decision: shed, reason: "overloaded", result, extraMetadata };
-      }
-      decision.responseHeadersToAdd.push(...headers);
-      this.attachReservation({ decision, input, decisionId, reserved: verdict.reserved, extraMetadata });
-    }
-    if (decision.upstreamSecrets.length > 0) {
-      if (!this.o.secrets) throw new TollgateError("config_error", "the policy asked for upstream secrets but no secret resolver is configured");
-      decision.headers.push(...this.o.secrets.resolve(decision.upstreamSecrets));
-    }
-    return { decision, result, extraMetadata };
+    return { input };
   }
 
-  /**
-   * For an admitted LLM call with limits marked reconcile: true, dynamic_metadata gets the signed
-   * reservation the ext_proc server reconciles at the end of the response, and the upstream is asked
-   * for an uncompressed response (accept-encoding: identity, after any the policy set, so it wins)
-   * so the usage in it is read without decoding.
-   */
-  private attachReservation(p: { decision: Decision; input: PolicyInput; decisionId: string; reserved: ReservedCounter[]; extraMetadata: Record<string, unknown> }): void {
-    const key = this.o.reservationKey;
-    const llm = p.input["llm"];
-    if (p.reserved.length === 0 || key === undefined || !isPlainObject(llm)) return;
-    const text = (v: unknown, max: number): string => (typeof v === "string" ? v.slice(0, max) : "");
-    const tokens = llm["estimated_input_tokens"];
-    p.extraMetadata[RESERVATION_METADATA_KEY] = encodeReservation(
-      {
-        v: 1,
-        decisionId: p.decisionId,
-        provider: text(llm["provider"], 64),
-        operation: text(llm["operation"], 64),
-        model: text(llm["model"], 512),
-        stream: llm["stream"] === true,
-        estimatedInputTokens: typeof tokens === "number" && Number.isFinite(tokens) ? Math.min(MAX_UNITS, Math.max(0, Math.round(tokens))) : 0,
-        issuedAtMs: Date.now(),
-        counters: p.reserved,
-      },
-      key,
-    );
-    p.decision.headers.push(["accept-encoding", "identity"]);
+  /** Stage 2: the policy, synchronously (opa-wasm's evaluate blocks the event loop). */
+  private evaluate(engine: PolicyEngine, input: PolicyInput): unknown {
+    const endEval = this.o.metrics?.evalDuration.startTimer();
+    try {
+      return engine.evaluate(input);
+    } finally {
+      endEval?.();
+    }
+  }
+
+  /** The decision line's outcome, the tenant metric, the logged input and the decision-log event. */
+  private recordDecided(event: DecisionEvent, engine: PolicyEngine, d: Decided, started: number): void {
+    const policyDecision = d.ctx.dryRunDenial ?? d.decision;
+    event.allowed = policyDecision.allowed;
+    event.status = policyDecision.allowed ? 200 : policyDecision.httpStatus;
+    if (d.reason) event.reason = d.reason;
+    if (d.ctx.dryRunDenial) event.dry_run = true;
+    const tenant = policyDecision.dynamicMetadata?.["tenant"];
+    if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, policyDecision.allowed ? "allow" : "deny");
+    if (this.o.logDecisionInput) this.attachInput(event, engine, d.input, d.result);
+    // OPA's decision-log events carry the decision's value, not the result set.
+    const value = Array.isArray(d.result) ? (d.result[0] as { result?: unknown } | undefined)?.result : undefined;
+    this.o.decisionLog?.({ decisionId: event.decision_id, revision: engine.revision, input: d.input, result: value, handlerNs: (performance.now() - started) * 1e6 });
+  }
+
+  /** Every Check, decided or failed: one decision line, one count by result and reason, its latency. */
+  private recordCheck(event: DecisionEvent, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    event.latency_ms = Math.round(seconds * 1e6) / 1000;
+    logDecision(this.o.logger, event);
+    const result = typeof event.status === "string" ? "error" : event.allowed ? "allow" : "deny";
+    this.o.metrics?.checks.inc({ result, reason: result === "allow" ? "" : reasonLabel(event.reason) });
+    this.o.metrics?.checkDuration.observe(seconds);
   }
 
   /** Shadow evaluation: the candidate sees the same input; only the difference is recorded. */

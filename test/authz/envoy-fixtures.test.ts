@@ -33,7 +33,8 @@ describe("Envoy-shaped fixtures against the shipped policy and ratelimit config"
   ])("%s – allowed for the demo tenant, client key stripped", async (name, cluster) => {
     const res = await check(name);
     expect(res.status?.code).toBe(0);
-    expect(headerMap(res.okResponse)).toEqual({ "x-tollgate-tenant": ["acme"], "x-tollgate-upstream": [cluster] });
+    // accept-encoding: identity comes with the reservation of reconciled token limits (ext_proc reads the usage uncompressed).
+    expect(headerMap(res.okResponse)).toEqual({ "accept-encoding": ["identity"], "x-tollgate-tenant": ["acme"], "x-tollgate-upstream": [cluster] });
     expect(res.okResponse?.headersToRemove.length).toBe(1);
   });
 

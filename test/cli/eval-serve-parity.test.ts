@@ -17,7 +17,7 @@ const checks = readdirSync(FIXTURES).filter((f) => f.startsWith("check-") && f.e
 function comparable(json: unknown): unknown {
   const res = structuredClone(json) as { dynamicMetadata?: Record<string, unknown> };
   delete res.dynamicMetadata?.["decision_id"];
-  if (res.dynamicMetadata && typeof res.dynamicMetadata[RESERVATION_METADATA_KEY] === "string") res.dynamicMetadata[RESERVATION_METADATA_KEY] = "<reservation>";
+  if (res.dynamicMetadata?.[RESERVATION_METADATA_KEY] !== undefined) res.dynamicMetadata[RESERVATION_METADATA_KEY] = "<reservation>";
   return JSON.parse(
     JSON.stringify(res)
       .replace(/"reset_seconds":\d+/g, '"reset_seconds":"<reset>"')
