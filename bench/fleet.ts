@@ -1,4 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { Redis } from "ioredis";
+import { startRedisCluster } from "../test/support/redis-server.js";
 import path from "node:path";
 import { TollgateError } from "../src/errors.js";
 import { CHECK_CALL, RLS_CALL } from "./grpc-call.js";
@@ -12,12 +15,19 @@ import { checkStatuses, mismatches, rlsShapes, waitReady } from "./verify.js";
 /** Placeholder provider credentials: the shipped pack injects them upstream, so tollgate resolves them per request. */
 export const BENCH_SECRETS = { OPENAI_API_KEY: "sk-bench-openai", ANTHROPIC_API_KEY: "sk-ant-bench", MISTRAL_API_KEY: "bench-mistral", GEMINI_API_KEY: "AIzaBench", AZURE_OPENAI_API_KEY: "bench-azure" };
 
+/** The Redis a row counts on: the bench Redis, or the nodes of the bench's cluster. */
+export interface RedisSide {
+  pids: number[];
+  clients: Redis[];
+}
+
 export interface Row {
   id: RowId;
   label: string;
   target: Target;
   call: string;
   dataFile: string;
+  redis: RedisSide;
 }
 
 export interface Fleet {
@@ -38,6 +48,9 @@ export const ROW_LABELS: Record<RowId, string> = {
   "opa-check": "opa-envoy-plugin Check, compare policy",
   "tollgate-rls": "tollgate ShouldRateLimit, 3 descriptors",
   "ratelimit-rls": "envoyproxy/ratelimit, 3 descriptors",
+  "tollgate-rls-workers": "tollgate ShouldRateLimit, --workers 2 on both CPUs",
+  "ratelimit-rls-2cpu": "envoyproxy/ratelimit on both CPUs",
+  "tollgate-rls-cluster": "tollgate ShouldRateLimit on a 3-master Redis Cluster",
 };
 
 function describeMismatch(who: string, list: { name: string; expected: number; actual: number }[]): string {
@@ -68,9 +81,15 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
   const want = new Set(o.rows);
   const started: Target[] = [];
   const redis = await startRedis({ cpu: o.loadCpu, workDir });
+  const cluster = want.has("tollgate-rls-cluster") ? await startRedisCluster() : undefined;
+  // Pinned like the bench Redis, to the load CPU.
+  if (cluster && o.loadCpu !== undefined) for (const pid of cluster.pids) spawnSync("taskset", ["-a", "-p", "-c", String(o.loadCpu), String(pid)], { stdio: "ignore" });
+  const clusterClients = cluster ? cluster.ports.map((port) => new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1 })) : [];
   const stop = async (keepLogs = false) => {
     for (const t of started.reverse()) await t.stop();
     await redis.stop();
+    for (const c of clusterClients) c.disconnect();
+    await cluster?.stop();
     if (!keepLogs) rmSync(workDir, { recursive: true, force: true });
   };
   try {
@@ -85,7 +104,10 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
     const server = { cpu: o.serverCpu, workDir };
     const rows: Row[] = [];
     const notes: string[] = [];
-    const add = (id: RowId, target: Target, call: string, dataFile: string) => rows.push({ id, label: ROW_LABELS[id], target, call, dataFile });
+    const single: RedisSide = { pids: [redis.pid], clients: [redis.client] };
+    const add = (id: RowId, target: Target, call: string, dataFile: string, side: RedisSide = single) => rows.push({ id, label: ROW_LABELS[id], target, call, dataFile, redis: side });
+    // The rows that get both cores: the server shares CPU 0 with ghz and Redis, so read them per core, not per machine.
+    const bothCpus = o.serverCpu === undefined || o.loadCpu === undefined ? undefined : `${o.loadCpu},${o.serverCpu}`;
     const track = <T extends Target>(t: T): T => (started.push(t), t);
 
     const needMain = want.has("tollgate-check") || want.has("tollgate-rls");
@@ -110,6 +132,17 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
     if (want.has("ratelimit-rls")) {
       add("ratelimit-rls", track(await startRatelimit({ ...server, bin: o.tools.ratelimit, configDir: o.ratelimitConfig, redisAddr: redis.addr })), RLS_CALL, data.rls);
     }
+    if (want.has("tollgate-rls-workers")) {
+      const t = await startTollgate({ cpu: bothCpus, workDir, name: "tollgate-workers", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, workers: 2 });
+      add("tollgate-rls-workers", track(t), RLS_CALL, data.rls);
+    }
+    if (want.has("ratelimit-rls-2cpu")) {
+      add("ratelimit-rls-2cpu", track(await startRatelimit({ cpu: bothCpus, workDir, name: "ratelimit-2cpu", bin: o.tools.ratelimit, configDir: o.ratelimitConfig, redisAddr: redis.addr })), RLS_CALL, data.rls);
+    }
+    if (cluster) {
+      const t = await startTollgate({ ...server, name: "tollgate-cluster", policies, redisUrl: cluster.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS });
+      add("tollgate-rls-cluster", track(t), RLS_CALL, data.rls, { pids: cluster.pids, clients: clusterClients });
+    }
 
     const first = (row: Row) => (row.call === RLS_CALL ? rls[0]!.request : (row.dataFile === data.llm ? llm : compare).payloads[0]!.request);
     for (const row of rows) {
@@ -129,7 +162,7 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
     }
     if (want.has("opa-check") && want.has("tollgate-check")) notes.push(await opaOnShipped({ ...server, workDir: mkdtempSync(path.join(workDir, "opa-shipped-")) }, o, policies, llm.payloads));
     // The RLS peers must agree on fresh counters, call for call.
-    const rlsRows = rows.filter((r) => r.call === RLS_CALL);
+    const rlsRows = rows.filter((r) => r.id === "tollgate-rls" || r.id === "ratelimit-rls");
     if (rlsRows.length === 2) {
       const shapes: { name: string; shape: unknown }[][] = [];
       for (const row of rlsRows) {

@@ -2,9 +2,15 @@ import path from "node:path";
 import type { Fleet, Row } from "./fleet.js";
 import { runLoad, type LoadResult } from "./ghz.js";
 import type { BenchOptions } from "./options.js";
-import { assertAlive, readCpuSeconds, readMachineBusySeconds } from "./proc.js";
+import { assertAlive, readCpuSeconds, readMachineBusySeconds, readTreeCpuSeconds } from "./proc.js";
 import { commandCalls, perRequest } from "./redis-stats.js";
 import type { Sample } from "./report.js";
+
+function sumCalls(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const calls of all) for (const [k, v] of Object.entries(calls)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
 
 export interface Measured {
   load: LoadResult;
@@ -17,11 +23,13 @@ export interface Measured {
  */
 export async function measureRow(opts: { o: BenchOptions; fleet: Fleet; row: Row; ghz: string; round: number; durationSeconds?: number; total?: number; rps?: number }): Promise<Measured> {
   const { o, fleet, row } = opts;
-  await fleet.redis.client.flushall();
+  const redisCpu = () => row.redis.pids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0);
+  const commands = async () => sumCalls(await Promise.all(row.redis.clients.map((c) => commandCalls(c))));
+  await Promise.all(row.redis.clients.map((c) => c.flushall()));
   assertAlive(row.target);
-  const cpu0 = readCpuSeconds(row.target.pid);
-  const redisCpu0 = readCpuSeconds(fleet.redis.pid);
-  const cmd0 = await commandCalls(fleet.redis.client);
+  const cpu0 = readTreeCpuSeconds(row.target.pid);
+  const redisCpu0 = redisCpu();
+  const cmd0 = await commands();
   const busy0 = readMachineBusySeconds();
   const load = await runLoad({
     ghz: opts.ghz,
@@ -36,9 +44,9 @@ export async function measureRow(opts: { o: BenchOptions; fleet: Fleet; row: Row
     outFile: path.join(fleet.workDir, `ghz-${row.id}-${opts.round}.json`),
   });
   const busy1 = readMachineBusySeconds();
-  const cpu1 = readCpuSeconds(row.target.pid);
-  const redisCpu1 = readCpuSeconds(fleet.redis.pid);
-  const cmd1 = await commandCalls(fleet.redis.client);
+  const cpu1 = readTreeCpuSeconds(row.target.pid);
+  const redisCpu1 = redisCpu();
+  const cmd1 = await commands();
   assertAlive(row.target);
   const n = Math.max(1, load.count);
   const errors = Object.values(load.errors).reduce((a, b) => a + b, 0);

@@ -5,7 +5,10 @@ import { DEFAULT_LLM_PAYLOADS, DEFAULT_RLS_PAYLOADS, DEFAULT_STARTER_PAYLOADS } 
 
 const ROOT = path.join(import.meta.dirname, "..");
 
-export const ROW_IDS = ["ceiling", "tollgate-check", "tollgate-check-shadow", "tollgate-check-starter", "opa-check", "tollgate-rls", "ratelimit-rls"] as const;
+export const ROW_IDS = [
+  "ceiling", "tollgate-check", "tollgate-check-shadow", "tollgate-check-starter", "opa-check", "tollgate-rls", "ratelimit-rls",
+  "tollgate-rls-workers", "ratelimit-rls-2cpu", "tollgate-rls-cluster",
+] as const;
 export type RowId = (typeof ROW_IDS)[number];
 
 export interface BenchOptions {

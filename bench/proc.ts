@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, readFileSync } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { TollgateError } from "../src/errors.js";
 
@@ -23,6 +23,23 @@ export function readCpuSeconds(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / ticksPerSecond();
+}
+
+/** readCpuSeconds of a process and all its descendants (a `--workers` primary and its workers). */
+export function readTreeCpuSeconds(pid: number): number {
+  let total = readCpuSeconds(pid);
+  for (const child of childPids(pid)) total += readTreeCpuSeconds(child);
+  return total;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" ").filter((s) => s !== "").map(Number),
+    );
+  } catch {
+    return [];
+  }
 }
 
 /** Busy CPU seconds of the whole machine, all cores (everything in /proc/stat's cpu line but idle and iowait). */
@@ -90,7 +107,7 @@ export interface Running {
  * Starts a server pinned to one CPU with taskset (which execs the command, so the pid is the
  * server's own). stdout and stderr go to logFile. An early exit rejects `exited`.
  */
-export function startPinned(opts: { name: string; cpu: number | undefined; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; cwd?: string; logFile: string }): Running {
+export function startPinned(opts: { name: string; cpu: number | string | undefined; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; cwd?: string; logFile: string }): Running {
   const [cmd, args] = opts.cpu === undefined ? [opts.cmd, opts.args] : ["taskset", ["-c", String(opts.cpu), opts.cmd, ...opts.args]];
   const log = createWriteStream(opts.logFile);
   const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });

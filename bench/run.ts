@@ -22,6 +22,10 @@ const PAIRS: Pair[] = [
   { name: "tollgate ShouldRateLimit ÷ envoyproxy/ratelimit (same Redis, same YAML)", numerator: "tollgate-rls", denominator: "ratelimit-rls", goal: 1.2 },
   { name: "tollgate Check (compare policy) ÷ ceiling", numerator: "tollgate-check-starter", denominator: "ceiling" },
   { name: "tollgate Check with a shadow candidate ÷ without (the cost of shadowing)", numerator: "tollgate-check-shadow", denominator: "tollgate-check" },
+  { name: "tollgate ShouldRateLimit, --workers 2 on both CPUs ÷ 1 worker on one (scaling factor)", numerator: "tollgate-rls-workers", denominator: "tollgate-rls" },
+  { name: "envoyproxy/ratelimit on both CPUs ÷ on one (its scaling factor)", numerator: "ratelimit-rls-2cpu", denominator: "ratelimit-rls" },
+  { name: "tollgate ShouldRateLimit --workers 2 ÷ envoyproxy/ratelimit, both on both CPUs", numerator: "tollgate-rls-workers", denominator: "ratelimit-rls-2cpu" },
+  { name: "tollgate ShouldRateLimit on a 3-master Redis Cluster ÷ on one Redis", numerator: "tollgate-rls-cluster", denominator: "tollgate-rls" },
 ];
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);

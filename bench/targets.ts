@@ -13,7 +13,8 @@ export interface Target extends Running {
 }
 
 interface Common {
-  cpu: number | undefined;
+  /** A CPU number, or a taskset list ("0,1") for the rows that get both cores. */
+  cpu: number | string | undefined;
   workDir: string;
 }
 
@@ -66,6 +67,8 @@ export interface TollgateOptions extends Common {
   candidatePolicies?: string;
   /** Write a V8 CPU profile into this folder when the process exits. */
   cpuProfDir?: string;
+  /** --workers n (node:cluster). */
+  workers?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -79,6 +82,7 @@ export async function startTollgate(o: TollgateOptions): Promise<Target> {
     "--log-level", "warn", "--no-watch",
     ...(o.ratelimitConfig ? ["--ratelimit-config", o.ratelimitConfig] : []),
     ...(o.candidatePolicies ? ["--candidate-policies", o.candidatePolicies] : []),
+    ...(o.workers ? ["--workers", String(o.workers)] : []),
   ];
   const r = startPinned({ name: o.name, cpu: o.cpu, cmd: process.execPath, args, env: { ...process.env, ...o.env }, cwd: ROOT, logFile: path.join(o.workDir, `${o.name}.log`) });
   return { ...r, addr, adminAddr: httpAddr };
@@ -105,9 +109,10 @@ export async function startOpaEnvoy(o: Common & { bin: string; policies: string;
 }
 
 /** envoyproxy/ratelimit with its defaults, the given YAML folder as its runtime config, and the bench Redis. */
-export async function startRatelimit(o: Common & { bin: string; configDir: string; redisAddr: string }): Promise<Target> {
+export async function startRatelimit(o: Common & { bin: string; configDir: string; redisAddr: string; name?: string }): Promise<Target> {
+  const name = o.name ?? "ratelimit";
   const port = await freePort();
-  const root = path.join(o.workDir, "rl-runtime");
+  const root = path.join(o.workDir, `${name}-runtime`);
   const configDir = path.join(root, "ratelimit", "config");
   mkdirSync(configDir, { recursive: true });
   for (const f of readdirSync(o.configDir)) if (/\.ya?ml$/.test(f)) cpSync(path.join(o.configDir, f), path.join(configDir, f));
@@ -129,6 +134,6 @@ export async function startRatelimit(o: Common & { bin: string; configDir: strin
     DEBUG_HOST: "127.0.0.1",
     DEBUG_PORT: String(await freePort()),
   };
-  const r = startPinned({ name: "ratelimit", cpu: o.cpu, cmd: o.bin, args: [], env, logFile: path.join(o.workDir, "ratelimit.log") });
+  const r = startPinned({ name, cpu: o.cpu, cmd: o.bin, args: [], env, logFile: path.join(o.workDir, `${name}.log`) });
   return { ...r, addr: `127.0.0.1:${port}` };
 }

@@ -154,7 +154,7 @@ describe("options", () => {
     const o = parseOptions([]);
     expect(o).not.toBe("help");
     if (o === "help") return;
-    expect({ mode: o.mode, d: o.durationSeconds, r: o.rounds, rows: o.rows.length, s: o.serverCpu, l: o.loadCpu, soak: o.soakCount }).toEqual({ mode: "compare", d: 10, r: 2, rows: 7, s: 1, l: 0, soak: 1_000_000 });
+    expect({ mode: o.mode, d: o.durationSeconds, r: o.rounds, rows: o.rows.length, s: o.serverCpu, l: o.loadCpu, soak: o.soakCount }).toEqual({ mode: "compare", d: 10, r: 2, rows: 10, s: 1, l: 0, soak: 1_000_000 });
   });
 });
 

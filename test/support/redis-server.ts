@@ -148,6 +148,8 @@ export async function startRedisServer(options: { port?: number; extraArgs?: str
 
 export interface RedisCluster {
   readonly ports: number[];
+  /** The node processes' pids (for CPU readings), in port order. */
+  readonly pids: number[];
   /** redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 */
   readonly url: string;
   /** SIGKILLs node i (0..2), like a crash. */
@@ -204,6 +206,9 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   };
   return {
     ports,
+    get pids() {
+      return children.map((c) => c?.pid ?? 0);
+    },
     url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(",")}`,
     async killNode(i) {
       await killAndWait(nodeAt(i).child, "SIGKILL");
