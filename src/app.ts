@@ -141,7 +141,9 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
 
   const usage = new UsageTracker();
   const shadowStats = new ShadowStats({ onKind: (kind) => metrics.shadowDisagreements.inc({ kind }) });
-  const reservationKey = loadReservationKey(settings.reservationKeyFile, logger);
+  const sharedKey = deps.workerLink !== undefined && settings.reservationKeyFile === undefined;
+  if (sharedKey) logger.warn({ event: "reservation_key_random" }, "reservationKeyFile is not set: the workers share one random key of this primary; with more than one machine, give them all the same reservationKeyFile");
+  const reservationKey = sharedKey ? await deps.workerLink!.reservationKey() : loadReservationKey(settings.reservationKeyFile, logger);
   const pipeline = buildPipeline(settings, {
     policy: () => policy.current(),
     logger,

@@ -11,12 +11,13 @@ export interface WorkerState {
 /** Worker → primary. */
 export type ToPrimary =
   | { tollgate: "revision"; revision: string }
-  | { tollgate: "ask"; id: number; what: "workers" | "metrics" };
+  | { tollgate: "ask"; id: number; what: "workers" | "metrics" | "reservationKey" };
 
 /** Primary → worker: the answer to an "ask". */
 export type ToWorker =
   | { tollgate: "answer"; id: number; workers: WorkerState[] }
   | { tollgate: "answer"; id: number; metrics: string; contentType: string }
+  | { tollgate: "answer"; id: number; reservationKey: string }
   | { tollgate: "answer"; id: number; error: string };
 
 export function isToPrimary(m: unknown): m is ToPrimary {

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { AggregatorRegistry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
 import { isToPrimary, type ToWorker, type WorkerState } from "./messages.js";
@@ -26,6 +27,9 @@ export interface PrimaryOptions {
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const { logger } = opts;
   const aggregator = new AggregatorRegistry();
+  // Without reservationKeyFile each process would sign reservations with its own random key, and a
+  // worker could not reconcile what another reserved; so the workers share the primary's.
+  const reservationKey = randomBytes(32).toString("base64");
   const states = new Map<number, WorkerState>();
   const deaths: number[] = [];
   let stopping = false;
@@ -46,6 +50,10 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (m.tollgate === "revision") {
       const state = states.get(worker.id);
       if (state) state.revision = m.revision;
+      return;
+    }
+    if (m.what === "reservationKey") {
+      answer(worker, { tollgate: "answer", id: m.id, reservationKey });
       return;
     }
     if (m.what === "workers") {

@@ -42,7 +42,13 @@ export class WorkerLink {
     return { text: answer.metrics, contentType: answer.contentType };
   }
 
-  private ask(what: "workers" | "metrics"): Promise<unknown> {
+  /** The primary's random reservation key (base64), shared by every worker when no reservationKeyFile is set. */
+  async reservationKey(): Promise<Uint8Array> {
+    const answer = (await this.ask("reservationKey")) as { reservationKey: string };
+    return Buffer.from(answer.reservationKey, "base64");
+  }
+
+  private ask(what: "workers" | "metrics" | "reservationKey"): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

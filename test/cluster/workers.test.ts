@@ -76,6 +76,8 @@ describe("--workers 2", () => {
     expect(a!.revision).toBe(b!.revision);
     expect(a!.revision).toBe(s.policy.activeRevision);
     expect(await checks(6)).toEqual(Array(6).fill("200:one"));
+    // No reservationKeyFile: each worker took the primary's one key (so any worker can reconcile another's reservations).
+    expect(served.output.join("").match(/"event":"reservation_key_random"[^\n]*share one random key of this primary/g)).toHaveLength(2);
   });
 
   it("/metrics is one scrape of every worker: Check counts add up across workers", async () => {
