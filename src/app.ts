@@ -1,4 +1,5 @@
 import { appAdminContext } from "./admin/app-context.js";
+import type { AdminContext } from "./status/context.js";
 import { AdminServer } from "./admin/server.js";
 import { AggregatorRegistry } from "prom-client";
 import { AuditTrail } from "./audit/index.js";
@@ -41,6 +42,8 @@ export interface App {
   rateLimits: RateLimitService;
   metrics: Metrics;
   shadowStats: ShadowStats;
+  /** What the admin server reads: status (with the masking self-test), history, usage, rollback, promote. */
+  adminContext: AdminContext;
   close(): Promise<void>;
 }
 
@@ -214,16 +217,17 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
   let draining = false;
   stack.push(() => server.drain(draining ? settings.shutdownGraceMs : 0));
 
+  const adminContext = appAdminContext({
+    settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(), decisionLogs,
+    ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
+  });
   const admin = settings.adminDisabled
     ? undefined
     : await AdminServer.start({
         addr: settings.httpAddr,
         token: settings.adminToken ?? (settings.adminTokenFile ? readTokenFile(settings.adminTokenFile, "adminTokenFile") : undefined),
         ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
-        context: appAdminContext({
-          settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(),
-          ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
-        }),
+        context: adminContext,
         registry: metrics.registry,
         ...(deps.workerLink ? { allMetrics: () => deps.workerLink!.metrics() } : {}),
         logger,
@@ -246,6 +250,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
     rateLimits,
     metrics,
     shadowStats,
+    adminContext,
     close() {
       // A started app drains in-flight calls for the grace period; a failed start closes at once.
       draining = true;

@@ -9,6 +9,8 @@ import type { TenantUsage } from "../authz/usage.js";
 import type { WorkerState } from "../cluster/messages.js";
 import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
 import { historyFromAudit } from "./history.js";
+import { maskingEvidence } from "./masking-self-test.js";
+import type { DecisionLogSink } from "../decision-log/index.js";
 
 export interface AppContextParts {
   settings: Settings;
@@ -20,6 +22,8 @@ export interface AppContextParts {
   grpcTls: () => TlsInfo | undefined;
   /** Under `--workers`: every worker's revision, from the primary. */
   workers?: () => Promise<WorkerState[]>;
+  /** The running decision-log sink, when uploads are on (the masking self-test reads its output). */
+  decisionLogs?: DecisionLogSink | undefined;
 }
 
 const KINDS: Record<PolicyOrigin["kind"], string> = { folder: "local", "bundle-file": "bundle-file", "bundle-server": "bundle-http" };
@@ -64,7 +68,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
         failModes: { decisionError: settings.onDecisionError, limitStoreDefault: "allow" },
         security: {
           grpcTls: { enabled: tls !== undefined, clientCertRequired: settings.grpcTlsClientCaFile !== undefined, ...(tls ? { certificate: tls } : {}) },
-          decisionLogMasking: true,
+          masking: maskingEvidence({ settings, engine: () => policy.current(), decisionLogs: parts.decisionLogs }),
           bundleSignatureVerification: settings.bundleVerificationKeyFile !== undefined && !settings.bundleSkipVerification,
           dryRun: settings.dryRun,
         },

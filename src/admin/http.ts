@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TollgateError, type ErrorCode } from "../errors.js";
+import { maskValue } from "../observability/mask.js";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -15,8 +16,9 @@ export function send(res: ServerResponse, status: number, body: string | Buffer,
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
+/** Every JSON answer goes through the masking step: the admin API is one more copy that leaves the process. */
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, `${JSON.stringify(value, null, 2)}\n`, "application/json; charset=utf-8");
+  send(res, status, `${JSON.stringify(maskValue(value), null, 2)}\n`, "application/json; charset=utf-8");
 }
 
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {

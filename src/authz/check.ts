@@ -2,8 +2,7 @@ import { randomUUID } from "node:crypto";
 import { TollgateError } from "../errors.js";
 import type { CheckRequest, CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
 import type { LimitStore } from "../limits/types.js";
-import { maskDecisionCopy } from "../observability/mask.js";
-import { logDecision, type DecisionEvent } from "../observability/decision-log.js";
+import { attachDecisionInput, logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
 import type { PolicyEngine } from "../policy/engine.js";
@@ -206,15 +205,8 @@ export class CheckPipeline {
   }
 
   private attachInput(event: DecisionEvent, engine: PolicyEngine, input: PolicyInput | undefined, result: unknown): void {
-    const copy = maskDecisionCopy({ input, result }, { logBody: this.o.logDecisionBody, policyMask: engine.evaluateLogMask?.bind(engine), policyData: engine.data });
-    if (!copy.ok) {
-      // A broken or unsupported mask must not leak: drop the input rather than log it unmasked.
-      this.o.logger.warn({ event: "log_mask_error", error: copy.reason }, "log mask failed; input omitted");
-      return;
-    }
-    event.input = copy.doc["input"];
-    event.result = copy.doc["result"];
-    if (copy.erased.length > 0) event.erased = copy.erased;
-    if (copy.masked.length > 0) event.masked = copy.masked;
+    const failure = attachDecisionInput(event, { input, result }, { logBody: this.o.logDecisionBody, policyMask: engine.evaluateLogMask?.bind(engine), policyData: engine.data });
+    // A broken or unsupported mask must not leak: the input is left out rather than logged unmasked.
+    if (failure !== undefined) this.o.logger.warn({ event: "log_mask_error", error: failure }, "log mask failed; input omitted");
   }
 }

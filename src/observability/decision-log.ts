@@ -1,4 +1,5 @@
 import type { Logger } from "./logger.js";
+import { maskDecisionCopy, type DecisionCopyOptions } from "./mask.js";
 
 export interface DecisionEvent {
   decision_id: string;
@@ -21,4 +22,18 @@ export interface DecisionEvent {
 
 export function logDecision(logger: Logger, event: DecisionEvent): void {
   logger.info({ event: "decision", ...event }, "decision");
+}
+
+/**
+ * Adds the decision's input and result to its log line, through the masking step. Returns why the
+ * input was left out when the policy's mask failed (the line then carries no input at all).
+ */
+export function attachDecisionInput(event: DecisionEvent, decision: { input: unknown; result: unknown }, opts: DecisionCopyOptions): string | undefined {
+  const copy = maskDecisionCopy(decision, opts);
+  if (!copy.ok) return copy.reason;
+  event.input = copy.doc["input"];
+  event.result = copy.doc["result"];
+  if (copy.erased.length > 0) event.erased = copy.erased;
+  if (copy.masked.length > 0) event.masked = copy.masked;
+  return undefined;
 }

@@ -52,7 +52,7 @@ const QUERY_KEYS = "key|api[-_]?key|apikey|access_token|token|sig|signature|pass
 /** `key=value` in a query string or form body, at its start or after ?, & or ;. */
 const SENSITIVE_QUERY = new RegExp(`((?:^|[?&;])(?:${QUERY_KEYS})=)[^&#;\\s"]*`, "gi");
 /** `"api_key": "value"` in JSON text (a raw body, possibly cut short, that was not parsed). */
-const SENSITIVE_JSON = /("(?:authorization|x-api-key|api[-_]?key|apikey|password|passwd|secret|client_secret|access_token|refresh_token|id_token|token|private_key|aws_secret_access_key)"\s*:\s*")((?:[^"\\]|\\.)*)/gi;
+const SENSITIVE_JSON = /("(?:authorization|cookie|x-api-key|api[-_]?key|apikey|password|passwd|secret|client_secret|access_token|refresh_token|id_token|token|private_key|aws_secret_access_key)"\s*:\s*")((?:[^"\\]|\\.)*)/gi;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}/g;
 
 export const MASK = "[REDACTED]";
@@ -107,11 +107,54 @@ function replaceAll(text: string, needle: string, by: string): string {
 
 /** Masks one string: credentials in it, tollgate's patterns, the given patterns and values, known secrets. */
 export function maskString(value: string, patterns: readonly SecretPatternMatcher[] = [], taints: Taints = new Set()): string {
+  const json = maskJsonText(value, patterns, taints);
+  if (json !== undefined) return json;
+  const out = maskText(value, patterns, taints);
+  if (!/%[0-9A-Fa-f]{2}/.test(out)) return out;
+  // A secret percent-encoded in a path or query string: look at the decoded text too, and log
+  // that (decoded and masked) when it hid something the encoded form did not show.
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(out.replace(/\+/g, " "));
+  } catch {
+    return out;
+  }
+  const masked = maskText(decoded, patterns, taints);
+  return masked === decoded ? out : masked;
+}
+
+let jsonNesting = 0;
+
+/**
+ * A string that holds a JSON document (a raw request body, a serialized request in a message) is
+ * masked field by field, as the document it is; undefined when it is not JSON or nothing changed.
+ */
+function maskJsonText(value: string, patterns: readonly SecretPatternMatcher[], taints: Taints): string | undefined {
+  const first = value.trimStart()[0];
+  if ((first !== "{" && first !== "[") || jsonNesting >= 4) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  jsonNesting++;
+  try {
+    const masked = JSON.stringify(maskValue(parsed, patterns, taints));
+    return masked === JSON.stringify(parsed) ? undefined : maskText(masked, patterns, taints);
+  } finally {
+    jsonNesting--;
+  }
+}
+
+function maskText(value: string, patterns: readonly SecretPatternMatcher[], taints: Taints): string {
+  // Patterns before the copy's own credential values: a value replaced piecemeal could no longer
+  // match (a PEM block needs its END line).
   let out = value;
   for (const secret of knownSecrets) out = replaceAll(out, secret, MASK);
-  for (const t of taints) out = replaceAll(out, t, MASK);
   for (const p of BUILTIN_PATTERNS) out = p.replace(out, `[REDACTED:${p.name}]`);
   for (const p of patterns) out = p.replace(out, `[REDACTED:${p.name}]`);
+  for (const t of taints) out = replaceAll(out, t, MASK);
   return out.replace(BEARER, `$1 ${MASK}`).replace(SENSITIVE_QUERY, `$1${MASK}`).replace(SENSITIVE_JSON, `$1${MASK}`);
 }
 
@@ -127,8 +170,8 @@ function collectTaints(value: unknown, into: Set<string>, depth = 0): void {
     if (typeof v === "string") {
       if (v.length >= MIN_TAINT) into.add(v);
       // "Bearer abc…": the credential alone may appear elsewhere (a pasted token, a query parameter).
-      const last = v.trim().split(/\s+/).at(-1);
-      if (last && last !== v && last.length >= MIN_TAINT) into.add(last);
+      const parts = v.trim().split(/\s+/);
+      if (parts.length === 2 && parts[1]!.length >= MIN_TAINT) into.add(parts[1]!);
     } else if (Array.isArray(v)) v.forEach(add);
   };
   if (Array.isArray(value)) {
@@ -140,8 +183,9 @@ function collectTaints(value: unknown, into: Set<string>, depth = 0): void {
     add(o.value);
     if (typeof o.rawValue === "string") add(decodeText(o.rawValue));
   }
+  const entry = isHeaderEntry(o);
   for (const [k, v] of Object.entries(o)) {
-    if (isSensitiveKey(k)) add(v);
+    if (isSensitiveKey(k) && !(entry && k === "key")) add(v);
     else collectTaints(v, into, depth + 1);
   }
 }
@@ -160,10 +204,12 @@ function maskDeep(value: unknown, patterns: readonly SecretPatternMatcher[], tai
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, patterns, taints, depth + 1));
   if (value instanceof Error) return { type: value.name, message: maskString(value.message, patterns, taints) };
   const o = value as Record<string, unknown>;
-  const sensitiveEntry = isHeaderEntry(o) && isSensitiveKey(o.key);
+  const entry = isHeaderEntry(o);
+  const sensitiveEntry = entry && isSensitiveKey(o.key);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    if (isSensitiveKey(k) || (sensitiveEntry && (k === "value" || k === "rawValue"))) {
+    if (entry && k === "key") out[k] = typeof v === "string" ? maskString(v, patterns, taints) : v; // a header's name
+    else if ((isSensitiveKey(k) && !(entry && k === "key")) || (sensitiveEntry && (k === "value" || k === "rawValue"))) {
       out[k] = k === "rawValue" ? Buffer.from(MASK).toString("base64") : MASK;
     } else if (k === "rawValue" && typeof v === "string") {
       // Envoy sends header bytes base64'd when they are not valid UTF-8 text: mask the text inside.

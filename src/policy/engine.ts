@@ -7,6 +7,8 @@ export interface PolicyEngine {
   evaluate(input: unknown): unknown;
   /** Evaluates data.system.log.mask for a decision-log event, when the policy defines it. */
   evaluateLogMask?(event: unknown): unknown;
+  /** The revision defines data.system.log.mask. */
+  readonly hasLogMask?: boolean;
   /** Evaluates data.system.log.drop for a decision-log event, when the policy defines it. */
   evaluateLogDrop?(event: unknown): unknown;
   /** Bytes of linear memory the instance holds now. */

@@ -84,16 +84,26 @@ function configItems(inputs: ReportInputs): ReportItem[] {
     id: "CM-4", control: "change_management", title: "Bundle signature verification", status: c.bundleSignatureVerification ? "pass" : "warn",
     evidence: c.bundleSignatureVerification ? "Bundles must carry a valid signature to activate." : "Signature verification is off: an unsigned policy can activate.", source: "configuration",
   });
-  items.push({
-    id: "LM-1", control: "logging_monitoring", title: "Credential masking in logs", status: c.decisionLogMasking ? "pass" : "fail",
-    evidence: c.decisionLogMasking ? "Credentials are masked in logs and decision logs." : "Masking is off: credentials may be written to logs.", source: "configuration",
-  });
+  items.push(maskingItem(c));
   items.push({
     id: "AP-1", control: "abuse_prevention", title: "Failure modes", status: "info",
     evidence: `Undecidable Check: ${c.failModes.decisionError === "deny" ? "answered 403" : "answered with a gRPC error (Envoy's failure_mode_allow decides)"}; limits when the ${c.limitStore.kind} store is down: ${c.failModes.limitStoreDefault} unless a limit says otherwise; store now ${c.limitStore.state}.`,
     source: "configuration",
   });
   return items;
+}
+
+const onOff = (b: boolean) => (b ? "on" : "off");
+
+/** LM-1 is the self-test's verdict on the running configuration, never a setting taken on trust. */
+function maskingItem(c: NonNullable<ReportInputs["config"]>): ReportItem {
+  const { settings: s, selfTest: t } = c.masking;
+  const read = `Settings read from the running process: --log-decision-input ${onOff(s.logDecisionInput)}, --log-decision-body ${onOff(s.logDecisionBody)}, decision-log upload ${onOff(s.decisionLogUpload)}, data.system.log.mask ${s.policyMaskRules ? "defined" : "not defined"}${s.revision ? ` in revision ${s.revision}` : ""}, ${plural(s.guardPatterns, "prompt-guard pattern")}.`;
+  const ran = `Self-test at ${t.ranAt}: ${t.sentinelCount} fresh sentinels (${t.kinds.join(", ")}) in ${t.fields.join(", ")}, through ${t.outputs.join(", ")}`;
+  const withheld = t.withheld.length ? ` ${t.withheld.join(", ")} withheld the input (mask policy failed closed).` : "";
+  if (t.passed) return { id: "LM-1", control: "logging_monitoring", title: "Secrets masked in every copy", status: "pass", evidence: `${ran}: none found.${withheld} ${read}`, source: "self-test" };
+  const found = t.leaks.slice(0, 20).map((l) => `${l.sentinel} in ${l.output}`).join("; ");
+  return { id: "LM-1", control: "logging_monitoring", title: "Secrets masked in every copy", status: "fail", evidence: `${ran}: ${plural(t.leaks.length, "sentinel")} found (${found}${t.leaks.length > 20 ? "; …" : ""}).${withheld} ${read}`, source: "self-test" };
 }
 
 function metricItems(inputs: ReportInputs): ReportItem[] {

@@ -26,7 +26,7 @@ export function configEvidence(status: AdminStatus, admin: AdminFacts): ConfigEv
     adminTokenRequired: admin.tokenRequired,
     adminAddr: admin.addr,
     adminLoopbackOnly: isLoopbackExempt(splitHostPort(admin.addr).host),
-    decisionLogMasking: status.security.decisionLogMasking,
+    masking: status.security.masking,
     bundleSignatureVerification: status.security.bundleSignatureVerification,
     dryRun: status.security.dryRun,
     failModes: status.failModes,

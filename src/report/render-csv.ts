@@ -42,7 +42,12 @@ export function renderCsv(r: ComplianceReport): string {
     const settings: [string, string, unknown][] = [
       ["encryption_in_transit", "grpc_tls", c.grpcTls.enabled], ["encryption_in_transit", "grpc_client_cert_required", c.grpcTls.clientCertRequired],
       ["encryption_in_transit", "admin_tls", c.adminTls], ["least_privilege", "admin_token_required", c.adminTokenRequired],
-      ["least_privilege", "admin_addr", c.adminAddr], ["logging_monitoring", "decision_log_masking", c.decisionLogMasking],
+      ["least_privilege", "admin_addr", c.adminAddr],
+      ["logging_monitoring", "masking_self_test", c.masking.selfTest.passed ? "passed" : "failed"],
+      ["logging_monitoring", "masking_self_test_leaks", c.masking.selfTest.leaks.length],
+      ["logging_monitoring", "log_decision_input", c.masking.settings.logDecisionInput], ["logging_monitoring", "log_decision_body", c.masking.settings.logDecisionBody],
+      ["logging_monitoring", "decision_log_upload", c.masking.settings.decisionLogUpload], ["logging_monitoring", "policy_mask_rules", c.masking.settings.policyMaskRules],
+      ["logging_monitoring", "guard_patterns", c.masking.settings.guardPatterns],
       ["change_management", "bundle_signature_verification", c.bundleSignatureVerification], ["least_privilege", "dry_run", c.dryRun],
       ["abuse_prevention", "on_decision_error", c.failModes.decisionError], ["abuse_prevention", "limit_store_default_failure_mode", c.failModes.limitStoreDefault],
       ["abuse_prevention", "limit_store", `${c.limitStore.kind}/${c.limitStore.state}`],

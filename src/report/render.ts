@@ -1,4 +1,5 @@
 import { TollgateError } from "../errors.js";
+import { maskValue } from "../observability/mask.js";
 import { renderCsv } from "./render-csv.js";
 import { renderHtml } from "./render-html.js";
 import { REPORT_FORMATS, type ComplianceReport, type ReportFormat } from "./types.js";
@@ -15,8 +16,10 @@ export function parseFormat(value: string | undefined): ReportFormat {
   return format as ReportFormat;
 }
 
+/** Renders the report after the masking step, so no format can carry a credential or secret text. */
 export function renderReport(report: ComplianceReport, format: ReportFormat): string {
-  if (format === "html") return renderHtml(report);
-  if (format === "csv") return renderCsv(report);
-  return `${JSON.stringify(report, null, 2)}\n`;
+  const masked = maskValue(report) as ComplianceReport;
+  if (format === "html") return renderHtml(masked);
+  if (format === "csv") return renderCsv(masked);
+  return `${JSON.stringify(masked, null, 2)}\n`;
 }

@@ -1,4 +1,5 @@
 import type { FailModes } from "../status/context.js";
+import type { MaskingEvidence } from "../observability/mask-self-test.js";
 import type { DecisionTotals, RateLimitTotals } from "../observability/metric-values.js";
 
 export const CONTROLS = {
@@ -21,7 +22,7 @@ export interface ReportItem {
   title: string;
   status: ItemStatus;
   evidence: string;
-  source: "audit trail" | "metrics" | "configuration";
+  source: "audit trail" | "metrics" | "configuration" | "self-test";
 }
 
 export interface AuditRecordView {
@@ -65,7 +66,8 @@ export interface ConfigEvidence {
   adminAddr: string;
   /** Bound to 127.0.0.1, ::1 or localhost only. */
   adminLoopbackOnly: boolean;
-  decisionLogMasking: boolean;
+  /** Masking settings read from the running process, and the self-test run on them for this report. */
+  masking: MaskingEvidence;
   bundleSignatureVerification: boolean;
   dryRun: boolean;
   failModes: FailModes;

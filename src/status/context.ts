@@ -1,5 +1,6 @@
 import type { TenantUsage } from "../authz/usage.js";
 import type { TlsInfo } from "../tls/certificates.js";
+import type { MaskingEvidence } from "../observability/mask-self-test.js";
 
 /** One policy source as the status endpoint shows it. */
 export interface PolicySourceStatus {
@@ -24,8 +25,8 @@ export interface LimitStoreStatus {
 /** The settings an auditor asks about. Booleans and names only: never keys, tokens or file contents. */
 export interface SecurityStatus {
   grpcTls: { enabled: boolean; clientCertRequired: boolean; certificate?: TlsInfo };
-  /** Credentials masked in logs and decision logs (built-in masking, plus system.log.mask when the policy has it). */
-  decisionLogMasking: boolean;
+  /** The masking settings of the running process and the self-test that ran on them just now. */
+  masking: MaskingEvidence;
   /** Bundles must carry a valid .signatures.json to activate. */
   bundleSignatureVerification: boolean;
   /** Denials are logged but not enforced. */

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminServer } from "../../src/admin/server.js";
-import { appContextDouble } from "./app-context-double.js";
 import { call } from "./http-client.js";
 import { parseProm, valueOf } from "./prom-text.js";
 import { drive, expected, startTrafficApp, type Mix } from "./traffic.js";
@@ -12,7 +11,7 @@ describe("the real app behind the admin server: /healthz and /metrics after a kn
 
   beforeAll(async () => {
     t = await startTrafficApp();
-    admin = await AdminServer.start({ addr: "127.0.0.1:0", context: appContextDouble(t.app), registry: t.app.metrics.registry, logger: t.app.logger });
+    admin = await AdminServer.start({ addr: "127.0.0.1:0", context: t.app.adminContext, registry: t.app.metrics.registry, logger: t.app.logger });
     await drive(t, mix);
   });
   afterAll(async () => {

@@ -6,7 +6,6 @@ import { AdminServer } from "../../src/admin/server.js";
 import { AuditTrail, verifyAuditFile } from "../../src/audit/index.js";
 import type { ComplianceReport } from "../../src/report/types.js";
 import { checkRequest, startTestApp, writePolicyDir, type TestApp } from "../support/app.js";
-import { appContextDouble } from "./app-context-double.js";
 import { call } from "./http-client.js";
 
 const TOKEN = "audited-admin-token-0123456789";
@@ -29,7 +28,7 @@ describe("a rollback through the admin API changes the serving policy and lands 
     const until = Date.now() + 20_000;
     while (t.app.policy.current()!.revision === v1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     v2 = t.app.policy.current()!.revision;
-    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: appContextDouble(t.app, { auditFile }), registry: t.app.metrics.registry, logger: t.app.logger, auditFile });
+    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: t.app.adminContext, registry: t.app.metrics.registry, logger: t.app.logger, auditFile });
   });
   afterAll(async () => {
     await admin.close();

@@ -1,3 +1,5 @@
+import { maskingEvidence } from "../../src/admin/masking-self-test.js";
+import { resolveSettings } from "../../src/config/settings.js";
 import { TollgateError } from "../../src/errors.js";
 import type { TenantUsage } from "../../src/authz/usage.js";
 import type { AdminContext, AdminStatus, PolicyChange, PolicyHistoryEntry } from "../../src/status/context.js";
@@ -42,7 +44,8 @@ export class AdminContextDouble implements AdminContext {
       sources: [{ role: "active", kind: "local", location: "policies", revision: this.active }],
       limitStore: { kind: "memory", state: "ready" },
       failModes: { decisionError: "error", limitStoreDefault: "allow" },
-      security: { grpcTls: { enabled: false, clientCertRequired: false }, decisionLogMasking: true, bundleSignatureVerification: false, dryRun: false },
+      // The real masking self-test, on default settings and no policy.
+      security: { grpcTls: { enabled: false, clientCertRequired: false }, masking: maskingEvidence({ settings: resolveSettings({ flags: {} }), engine: () => undefined }), bundleSignatureVerification: false, dryRun: false },
       ...this.statusOverride,
     };
   }

@@ -5,7 +5,6 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminServer } from "../../src/admin/server.js";
 import { checkRequest } from "../support/app.js";
-import { appContextDouble, storeUsage } from "./app-context-double.js";
 import { CANDIDATE_POLICY, drive, startTrafficApp } from "./traffic.js";
 
 const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
@@ -50,7 +49,7 @@ describe("live dashboard in headless Chromium against a running tollgate with tr
     writeFileSync(path.join(candidate, "authz.rego"), CANDIDATE_POLICY["authz.rego"]);
     t = await startTrafficApp({ candidatePolicies: candidate });
     admin = await AdminServer.start({
-      addr: "127.0.0.1:0", token: TOKEN, context: appContextDouble(t.app, { usage: storeUsage(t.app, run) }),
+      addr: "127.0.0.1:0", token: TOKEN, context: t.app.adminContext,
       registry: t.app.metrics.registry, logger: t.app.logger, sampleIntervalMs: 400,
     });
     await drive(t, { ok: 4, nokey: 2, forbidden: 1, limited: 3, rls: 3 }, run);

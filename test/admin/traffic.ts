@@ -20,7 +20,7 @@ allow := {"allowed": false, "http_status": 401, "dynamic_metadata": {"reason": "
 allow := {"allowed": true, "limits": [
 	{"key": concat(":", ["acme-req", input.attributes.request.http.headers["x-run"]]), "name": "requests_per_hour", "limit": 2, "unit": "hour"},
 	{"key": concat(":", ["acme-tok", input.attributes.request.http.headers["x-run"]]), "name": "tokens_per_hour", "limit": 100000, "unit": "hour", "cost": 250},
-]} if input.attributes.request.http.path == "/limited"
+], "dynamic_metadata": {"tenant": "acme"}} if input.attributes.request.http.path == "/limited"
 `,
 };
 
@@ -37,7 +37,7 @@ allow := {"allowed": true} if input.attributes.request.http.path in {"/ok", "/no
 allow := {"allowed": true, "limits": [
 	{"key": concat(":", ["acme-req", input.attributes.request.http.headers["x-run"]]), "name": "requests_per_hour", "limit": 2, "unit": "hour"},
 	{"key": concat(":", ["acme-tok", input.attributes.request.http.headers["x-run"]]), "name": "tokens_per_hour", "limit": 100000, "unit": "hour", "cost": 250},
-]} if input.attributes.request.http.path == "/limited"
+], "dynamic_metadata": {"tenant": "acme"}} if input.attributes.request.http.path == "/limited"
 `,
 };
 

@@ -9,9 +9,9 @@ import { AuditTrail, type AuditEntry } from "../../src/audit/index.js";
 import { registerReport, runReport } from "../../src/cli/report.js";
 import { buildReport } from "../../src/report/build.js";
 import { collectReportInputs, TENANT_METRIC } from "../../src/report/collect.js";
+import { findSentinels, sentinelRequest, type MaskingEvidence, type MaskingSelfTest } from "../../src/observability/mask-self-test.js";
 import { csvCell } from "../../src/report/render-csv.js";
 import type { ComplianceReport, ReportInputs } from "../../src/report/types.js";
-import { appContextDouble } from "../admin/app-context-double.js";
 import { call } from "../admin/http-client.js";
 import { drive, startTrafficApp, type Mix } from "../admin/traffic.js";
 
@@ -81,7 +81,7 @@ describe("compliance report from a known audit trail and known traffic", () => {
     lines[2] = lines[2]!.replace('"revision":"rev-b"', '"revision":"rev-x"');
     writeFileSync(tampered, lines.join("\n"));
     t = await startTrafficApp();
-    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: appContextDouble(t.app), registry: t.app.metrics.registry, logger: t.app.logger, auditFile });
+    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: t.app.adminContext, registry: t.app.metrics.registry, logger: t.app.logger, auditFile });
     await drive(t, mix);
     const r = await call(`${admin.url}/v1/report?${WINDOW}&format=json`, { token: TOKEN });
     expect(r.status).toBe(200);
@@ -121,9 +121,20 @@ describe("compliance report from a known audit trail and known traffic", () => {
   it("security configuration as the running process reports it", () => {
     expect(report.config).toEqual({
       grpcTls: { enabled: false, clientCertRequired: false }, adminTls: false, adminTokenRequired: true, adminAddr: "127.0.0.1:0", adminLoopbackOnly: true,
-      decisionLogMasking: true, bundleSignatureVerification: false, dryRun: false, failModes: { decisionError: "error", limitStoreDefault: "allow" },
+      masking: {
+        settings: { logDecisionInput: false, logDecisionBody: false, decisionLogUpload: false, policyMaskRules: false, guardPatterns: 0, revision: t.app.policy.current()!.revision },
+        selfTest: {
+          passed: true, ranAt: expect.any(String), kinds: expect.arrayContaining(["aws_access_key", "private_key"]), fields: expect.arrayContaining(["prompt", "query", "header_map"]),
+          sentinelCount: 47, outputs: ["console decision line", "audit trail record", "admin API and report"], withheld: [], leaks: [],
+        },
+      },
+      bundleSignatureVerification: false, dryRun: false, failModes: { decisionError: "error", limitStoreDefault: "allow" },
       limitStore: { kind: "memory", state: "ready" }, activeRevision: t.app.policy.current()!.revision,
     });
+    const lm1 = report.items.find((i) => i.id === "LM-1")!;
+    expect(lm1.source).toBe("self-test");
+    expect(lm1.evidence).toContain("47 fresh sentinels");
+    expect(lm1.evidence).toContain("Settings read from the running process: --log-decision-input off, --log-decision-body off, decision-log upload off");
   });
 
   it("every item is mapped to a control with the status its evidence supports", () => {
@@ -262,7 +273,7 @@ describe("tollgate report against a server that wants a token", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "tollgate-report-tok-"));
   beforeAll(async () => {
     t = await startTrafficApp();
-    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: appContextDouble(t.app), registry: t.app.metrics.registry, logger: t.app.logger });
+    admin = await AdminServer.start({ addr: "127.0.0.1:0", token: TOKEN, context: t.app.adminContext, registry: t.app.metrics.registry, logger: t.app.logger });
   });
   afterAll(async () => {
     await admin.close();
@@ -280,6 +291,35 @@ describe("tollgate report against a server that wants a token", () => {
   });
 });
 
+/** A self-test over an output that copies the request as it is: it must find every sentinel. */
+function echoSelfTest(): MaskingSelfTest {
+  const { request, sentinels } = sentinelRequest();
+  return findSentinels(sentinels, { "an unmasked copy": () => JSON.stringify(request, (_k, v: unknown) => ((v as { type?: unknown })?.type === "Buffer" ? Buffer.from((v as { data: number[] }).data).toString("base64") : v)) });
+}
+const maskingSettings = { logDecisionInput: true, logDecisionBody: false, decisionLogUpload: true, policyMaskRules: true, guardPatterns: 8 };
+const passingMasking: MaskingEvidence = { settings: maskingSettings, selfTest: findSentinels(sentinelRequest().sentinels, { "an empty output": () => "{}" }) };
+const leakingMasking: MaskingEvidence = { settings: maskingSettings, selfTest: echoSelfTest() };
+
+describe("the masking self-test can fail", () => {
+  it("an output that copies the request unmasked leaks every sentinel, and LM-1 fails naming them", () => {
+    const t = echoSelfTest();
+    expect(t.passed).toBe(false);
+    expect(t.leaks).toHaveLength(t.sentinelCount);
+    expect(t.leaks.map((l) => l.sentinel)).toContain("private_key in prompt");
+    expect(t.leaks.map((l) => l.sentinel)).toContain("header_map raw x-api-key");
+    const lm1 = buildReport({ generatedAt: "2025-06-01T00:00:00.000Z", window: { from: "2025-05-01T00:00:00.000Z", to: "2025-05-31T23:59:59.999Z" }, audit: { chain: "empty", recordCount: 0, records: [] },
+      config: { grpcTls: { enabled: true, clientCertRequired: true }, adminTls: true, adminTokenRequired: true, adminAddr: "0.0.0.0:8181", adminLoopbackOnly: false, masking: leakingMasking, bundleSignatureVerification: true, dryRun: false, failModes: { decisionError: "deny", limitStoreDefault: "allow" }, limitStore: { kind: "redis", state: "ready" } },
+    }).items.find((i) => i.id === "LM-1")!;
+    expect(lm1.status).toBe("fail");
+    expect(lm1.evidence).toContain(`${t.sentinelCount} sentinels found (aws_access_key in prompt in an unmasked copy`);
+  });
+
+  it("an output that fails is a leak, not a pass", () => {
+    const t = findSentinels(sentinelRequest().sentinels, { broken: () => { throw new Error("boom"); } });
+    expect(t.passed).toBe(false);
+  });
+});
+
 describe("report rules on their own", () => {
   const base = (over: Partial<ReportInputs> = {}): ReportInputs => ({
     generatedAt: "2025-06-01T00:00:00.000Z",
@@ -287,7 +327,7 @@ describe("report rules on their own", () => {
     audit: { chain: "empty", recordCount: 0, records: [] },
     config: {
       grpcTls: { enabled: true, clientCertRequired: true, subject: "CN=tollgate", notAfter: "2026-06-01T00:00:00.000Z" }, adminTls: true, adminTokenRequired: true,
-      adminAddr: "0.0.0.0:8181", adminLoopbackOnly: false, decisionLogMasking: true, bundleSignatureVerification: true, dryRun: false,
+      adminAddr: "0.0.0.0:8181", adminLoopbackOnly: false, masking: passingMasking, bundleSignatureVerification: true, dryRun: false,
       failModes: { decisionError: "deny", limitStoreDefault: "allow" }, limitStore: { kind: "redis", state: "ready" },
     },
     ...over,
@@ -298,7 +338,7 @@ describe("report rules on their own", () => {
     ["a certificate expiring within 14 days", { grpcTls: { enabled: true, clientCertRequired: true, notAfter: "2025-06-10T00:00:00.000Z" } }, { "ET-1": "warn" }],
     ["plain HTTP admin on a network address", { adminTls: false }, { "ET-3": "fail" }],
     ["dry run on", { dryRun: true }, { "LP-3": "fail" }],
-    ["masking off", { decisionLogMasking: false }, { "LM-1": "fail" }],
+    ["the masking self-test found a sentinel", { masking: leakingMasking }, { "LM-1": "fail" }],
   ])("%s", (_t, over, expected) => {
     const inputs = base();
     const report = buildReport({ ...inputs, config: { ...inputs.config!, ...over } });
@@ -321,7 +361,7 @@ describe("report rules on their own", () => {
       registry, auditFile: undefined, window: base().window, admin: { addr: "127.0.0.1:8181", tls: false, tokenRequired: false },
       status: {
         ready: true, startedAt: "2025-05-20T00:00:00.000Z", policy: { revisions: [] }, sources: [], limitStore: { kind: "memory", state: "ready" },
-        failModes: { decisionError: "error", limitStoreDefault: "allow" }, security: { grpcTls: { enabled: false, clientCertRequired: false }, decisionLogMasking: true, bundleSignatureVerification: false, dryRun: false },
+        failModes: { decisionError: "error", limitStoreDefault: "allow" }, security: { grpcTls: { enabled: false, clientCertRequired: false }, masking: passingMasking, bundleSignatureVerification: false, dryRun: false },
       },
     });
     expect(inputs.decisions?.byTenant).toEqual({ acme: { allow: 5, deny: 2 }, globex: { allow: 1 } });

@@ -54,6 +54,10 @@ export class WasmPolicyEngine implements PolicyEngine {
     return this.policy.mem.buffer.byteLength;
   }
 
+  get hasLogMask(): boolean {
+    return this.maskEntrypoint !== undefined;
+  }
+
   evaluateLogMask(event: unknown): unknown {
     return this.maskEntrypoint ? this.evaluateAt(this.maskEntrypoint, event) : undefined;
   }
