@@ -287,6 +287,22 @@ describe.each(["redis", "redis-cluster"] as const)("%s keys", (name) => {
 });
 
 describe("redis-cluster slots", () => {
+  test("one reconcile whose counters carry different hash tags adjusts each in its own slot (one script per tag)", async () => {
+    const b = byName("redis-cluster");
+    const r = b.raw as Cluster;
+    b.clock.ms = T0 + 10_000;
+    const tags = Array.from({ length: 12 }, (_, i) => `reconcile-spread-${i}`);
+    for (const hashTag of tags) await b.store.apply([fixed("f", 100, 40), bucket("t", 100, 40)], { hashTag });
+    const adjustments = tags.flatMap((hashTag) => [
+      { counter: { ...reservedOn(fixed("f", 100, 40), 0), hashTag }, delta: -30 },
+      { counter: { ...reservedOn(bucket("t", 100, 40), 0), hashTag }, delta: 10 },
+    ]);
+    expect(await b.store.reconcile(adjustments)).toEqual(tags.flatMap(() => [applied(90), applied(50)]));
+    for (const hashTag of tags) expect(await r.get(`${b.prefix}{${hashTag}}:f:${T0 / 1000}`)).toBe("10");
+    const perNode = await Promise.all(r.nodes("master").map(async (node) => (await node.keys(`${b.prefix}{reconcile-spread-*`)).length));
+    expect(perNode.filter((count) => count > 0).length).toBeGreaterThan(1);
+  });
+
   test("all keys of one request share a slot, and different hash tags spread over the nodes", async () => {
     const b = byName("redis-cluster");
     const r = b.raw as Cluster;
