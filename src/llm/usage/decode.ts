@@ -21,6 +21,7 @@ export class BodyDecoder {
   private readonly zlib: Gunzip | undefined;
   private readonly finished: Promise<void>;
   private broken = false;
+  private received = 0;
 
   constructor(
     encoding: string | undefined,
@@ -61,13 +62,18 @@ export class BodyDecoder {
 
   push(chunk: Uint8Array): void {
     if (this.broken || chunk.byteLength === 0) return;
+    this.received += chunk.byteLength;
     if (this.zlib === undefined) this.emit(chunk);
     else this.zlib.write(chunk);
   }
 
   /** Resolves once every pushed byte is decoded (or the body proved corrupt). */
   async end(): Promise<void> {
-    if (this.zlib !== undefined && !this.broken) this.zlib.end();
+    if (this.zlib !== undefined && !this.broken) {
+      // An empty body is no body, not a corrupt one (zlib would call it a truncated stream).
+      if (this.received === 0) this.zlib.destroy();
+      else this.zlib.end();
+    }
     await this.finished;
     if (!this.broken) {
       const rest = this.text.decode();

@@ -66,10 +66,8 @@ export class JsonDocumentReader {
 
   end(): void {
     if (this.failed) return;
-    if (!this.started) {
-      this.fail();
-      return;
-    }
+    // An empty (or all-whitespace) body says nothing; that is not malformed.
+    if (!this.started) return;
     if (!this.parser.isEnded) this.parser.end();
   }
 

@@ -77,6 +77,17 @@ describe("bad input: counted as malformed, never thrown, and the good events aro
     expect(result.malformed).toBe(1);
   });
 
+  it("an empty body, in every framing and encoding – nothing reported, nothing malformed, end() resolves", async () => {
+    for (const contentType of ["text/event-stream", "application/x-ndjson", "application/json"]) {
+      for (const contentEncoding of [undefined, "gzip", "deflate", "br"]) {
+        const reader = createUsageReader({ ...OPENAI_SSE, contentType, contentEncoding });
+        reader.push(new Uint8Array(0));
+        expect(await reader.end()).toEqual({ inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, source: "estimated" });
+        expect(reader.malformed).toBe(0);
+      }
+    }
+  });
+
   it("an encoding it cannot decode (zstd, stacked codings) – malformed 1, nothing guessed", async () => {
     for (const contentEncoding of ["zstd", "gzip, br"]) {
       const result = await readAll({ ...OPENAI_SSE, contentEncoding }, usageChunk(5, 2));
