@@ -12,6 +12,7 @@ const LAYERS = [
   ["engines", "^src/(policy|ratelimit|decision-log)/"],
   ["authz", "^src/authz/"],
   ["llm", "^src/llm/"],
+  ["extproc", "^src/extproc/"],
   ["status", "^src/status/"],
   ["report", "^src/report/"],
   ["server", "^src/(server|cluster)/"],

@@ -6,6 +6,8 @@ import { AuditTrail } from "./audit/index.js";
 import { UsageTracker } from "./authz/usage.js";
 import { readTokenFile, type Settings } from "./config/settings.js";
 import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
+import { ExtProcMetrics } from "./extproc/metrics.js";
+import { ExtProcService } from "./extproc/service.js";
 import type { WorkerLink } from "./cluster/worker-link.js";
 import { createLimitStore } from "./limits/create-store.js";
 import { instrumentStore } from "./limits/instrumented-store.js";
@@ -25,7 +27,7 @@ import { loadConfigFromSources } from "./ratelimit/config/load.js";
 import { RateLimitConfigWatcher } from "./ratelimit/config/watch.js";
 import { RateLimitService } from "./ratelimit/service.js";
 import { buildPipeline } from "./pipeline.js";
-import { AUTHZ_SERVICE, createHealth, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
+import { AUTHZ_SERVICE, createHealth, EXTPROC_SERVICE, GrpcServer, RLS_SERVICE } from "./server/grpc-server.js";
 import { createGrpcTls } from "./tls/certificates.js";
 
 export interface App {
@@ -75,6 +77,9 @@ class CloseStack {
     }
   }
 }
+
+/** Open ext_proc streams per process (one per HTTP response in flight); more are refused and pass unchanged. */
+const EXTPROC_MAX_STREAMS = 10_000;
 
 /** Composition root: settings → dependencies → start. close() drains and releases everything. */
 export async function startApp(settings: Settings, deps: AppDeps = {}): Promise<App> {
@@ -203,6 +208,10 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
     await candidateFolder.start();
   }
 
+  // Reconciles what Check reserved against what the response used (docs/ext-proc.md). Closed after
+  // the server drained (the stack runs newest first), so reconciles in flight finish before the store closes.
+  const extProc = new ExtProcService({ reservationKey, store, logger, metrics: new ExtProcMetrics(metrics.registry), maxStreams: EXTPROC_MAX_STREAMS });
+  stack.push(() => extProc.close());
   const server = new GrpcServer({
     addr: settings.grpcAddr,
     ...(grpcTls ? { credentials: grpcTls.credentials } : {}),
@@ -212,6 +221,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
     health,
     check: (req) => pipeline.check(req),
     shouldRateLimit,
+    process: extProc.process,
   });
   const grpcPort = await server.start();
   let draining = false;
@@ -237,6 +247,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
 
   server.setServing("", true);
   server.setServing(RLS_SERVICE, true);
+  server.setServing(EXTPROC_SERVICE, true);
   logger.info({ event: "listening", grpc_addr: settings.grpcAddr, grpc_port: grpcPort, admin_port: admin?.port, grpc_tls: grpcTls !== undefined, store: store.kind, revision: policy.current()?.revision }, "tollgate listening");
 
   return {

@@ -1,7 +1,8 @@
-import { Server, ServerCredentials, type ServiceError, type handleUnaryCall } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServiceError, type handleBidiStreamingCall, type handleUnaryCall } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { TollgateError } from "../errors.js";
 import { AuthorizationService, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
+import { ExternalProcessorService, type ProcessingRequest, type ProcessingResponse } from "../gen/envoy/service/ext_proc/v3/external_processor.js";
 import type { RateLimitRequest, RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
 import { rateLimitServiceDefinition } from "../ratelimit/handler.js";
 import type { Logger } from "../observability/logger.js";
@@ -11,6 +12,7 @@ import { addReflection } from "./reflection.js";
 
 export const AUTHZ_SERVICE = "envoy.service.auth.v3.Authorization";
 export const RLS_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
+export const EXTPROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor";
 
 export interface GrpcServerOptions {
   addr: string;
@@ -23,6 +25,8 @@ export interface GrpcServerOptions {
   health?: HealthImplementation;
   check: (req: CheckRequest) => Promise<CheckResponse>;
   shouldRateLimit?: (req: RateLimitRequest) => Promise<RateLimitResponse>;
+  /** ext_proc: one bidirectional stream per HTTP response (src/extproc/). */
+  process?: handleBidiStreamingCall<ProcessingRequest, ProcessingResponse>;
 }
 
 function toServiceError(err: unknown): Partial<ServiceError> {
@@ -32,7 +36,7 @@ function toServiceError(err: unknown): Partial<ServiceError> {
 
 /** Health statuses for every service tollgate serves, all NOT_SERVING until the app says otherwise. */
 export function createHealth(): HealthImplementation {
-  return new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING" });
+  return new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING", [EXTPROC_SERVICE]: "NOT_SERVING" });
 }
 
 /** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
@@ -47,7 +51,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Set<Promise<u
   };
 }
 
-/** gRPC wiring only: Check, ShouldRateLimit, health and reflection. */
+/** gRPC wiring only: Check, ShouldRateLimit, ext_proc, health and reflection. */
 export class GrpcServer {
   readonly health: HealthImplementation;
   private readonly server: Server;
@@ -69,6 +73,8 @@ export class GrpcServer {
     const rls = opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured")));
     // The ratelimit definition decodes per-descriptor hits_addend, which the generated decoder drops.
     this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: handler("shouldRateLimit", rls) });
+    // ext_proc is a bidirectional stream, one per HTTP response: it counts and logs in src/extproc/ (one usage_reconciled line per response).
+    if (opts.process) this.server.addService(ExternalProcessorService, { process: opts.process });
     this.health.addToServer(this.server);
     addReflection(this.server);
   }
@@ -86,7 +92,7 @@ export class GrpcServer {
 
   /** Stops accepting calls, lets in-flight ones finish (up to graceMs), then closes. */
   async drain(graceMs: number): Promise<void> {
-    for (const s of ["", AUTHZ_SERVICE, RLS_SERVICE]) this.health.setStatus(s, "NOT_SERVING");
+    for (const s of ["", AUTHZ_SERVICE, RLS_SERVICE, EXTPROC_SERVICE]) this.health.setStatus(s, "NOT_SERVING");
     const shutdown = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
     if ((await Promise.race([shutdown.then(() => "done" as const), timer])) === "timeout") {

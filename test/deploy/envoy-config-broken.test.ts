@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type protobuf from "protobufjs";
 import { checkEnvoySemantics } from "./support/envoy-checks.js";
 import { loadEnvoyRoot } from "./support/envoy-protos.js";
-import { AUTHZ, BOOTSTRAP, HCM, RATELIMIT, ROUTER, ROUTES, TOLLGATE } from "./support/envoy-yaml-paths.js";
+import { AUTHZ, BOOTSTRAP, EXT_PROC, HCM, RATELIMIT, ROUTER, ROUTES, TOLLGATE } from "./support/envoy-yaml-paths.js";
 import { at, listAt } from "./support/paths.js";
 import { clone, readRepoYaml } from "./support/repo.js";
 import { decodeStrict, type Issue } from "./support/strict-protojson.js";
@@ -34,6 +34,45 @@ interface BrokenCase {
 }
 
 const broken: BrokenCase[] = [
+  {
+    title: "ext_proc buffering the whole response (BUFFERED): no chunk could be stopped mid-stream",
+    mutate: (cfg) => {
+      (at(cfg, EXT_PROC)["processing_mode"] as Record<string, unknown>)["response_body_mode"] = "BUFFERED";
+    },
+    expected: [[`${HCM}.http_filters[ext_proc].processing_mode.response_body_mode`, /^must be STREAMED .*got BUFFERED$/]],
+  },
+  {
+    title: "ext_proc not forwarding Check's namespace: every reservation would be missing",
+    mutate: (cfg) => {
+      at(cfg, EXT_PROC)["metadata_options"] = { receiving_namespaces: { untyped: ["tollgate.usage"] } };
+    },
+    expected: [[`${HCM}.http_filters[ext_proc].metadata_options`, /^forwarding_namespaces\.untyped must include envoy\.filters\.http\.ext_authz/]],
+  },
+  {
+    title: "ext_proc failing closed and without mode override",
+    mutate: (cfg) => {
+      delete at(cfg, EXT_PROC)["failure_mode_allow"];
+      at(cfg, EXT_PROC)["allow_mode_override"] = false;
+    },
+    expected: [
+      [`${HCM}.http_filters[ext_proc]`, /^ext_proc must fail open/],
+      [`${HCM}.http_filters[ext_proc]`, /^allow_mode_override must be true/],
+    ],
+  },
+  {
+    title: "ext_proc message_timeout that is not a duration",
+    mutate: (cfg) => {
+      at(cfg, EXT_PROC)["message_timeout"] = "500ms";
+    },
+    expected: [[`${EXT_PROC}.message_timeout`, /is not a duration/]],
+  },
+  {
+    title: "a direct-response route with ext_proc left on",
+    mutate: (cfg) => {
+      delete at(cfg, `${ROUTES}[0]`)["typed_per_filter_config"];
+    },
+    expected: [[`${ROUTES}[0].typed_per_filter_config`, /^route "healthz" answers itself: ext_proc must be disabled there/]],
+  },
   {
     title: "unknown field (typo with_request_bodyy) in the ext_authz config",
     mutate: (cfg) => {
@@ -117,7 +156,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [`${RATELIMIT}.@type`, /^unresolvable @type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.ratelimit\.v3\.RateLimits"/],
-      [`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, Router; found ExtAuthz, RateLimits, Router$/],
+      [`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found ExtAuthz, RateLimits, ExternalProcessor, Router$/],
     ],
   },
   {
@@ -127,7 +166,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [ROUTER, /^google\.protobuf\.Any needs a string "@type"/],
-      [`${HCM}.http_filters`, /found ExtAuthz, RateLimit, undefined$/],
+      [`${HCM}.http_filters`, /found ExtAuthz, RateLimit, ExternalProcessor, undefined$/],
     ],
   },
   {
@@ -249,7 +288,7 @@ const broken: BrokenCase[] = [
       const filters = listAt(cfg, `${HCM}.http_filters`);
       [filters[0], filters[1]] = [filters[1], filters[0]];
     },
-    expected: [[`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, Router; found RateLimit, ExtAuthz, Router$/]],
+    expected: [[`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found RateLimit, ExtAuthz, ExternalProcessor, Router$/]],
   },
   {
     title: "wrong filter order: router not last",
@@ -257,7 +296,7 @@ const broken: BrokenCase[] = [
       const filters = listAt(cfg, `${HCM}.http_filters`);
       filters.unshift(filters.pop());
     },
-    expected: [[`${HCM}.http_filters`, /found Router, ExtAuthz, RateLimit$/]],
+    expected: [[`${HCM}.http_filters`, /found Router, ExtAuthz, RateLimit, ExternalProcessor$/]],
   },
   {
     title: "HTTP/1.1 tollgate cluster (gRPC needs HTTP/2)",
@@ -267,6 +306,7 @@ const broken: BrokenCase[] = [
       (options[key] as Record<string, unknown>)["explicit_http_config"] = { http_protocol_options: {} };
     },
     expected: [
+      ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
       ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
       ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
     ],

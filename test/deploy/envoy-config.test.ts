@@ -41,6 +41,8 @@ describe("envoy/envoy.yaml", () => {
       "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
       "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
       "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+      "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute",
+      "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
       "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
       "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
       "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",

@@ -63,10 +63,17 @@ describe("server reflection", () => {
     });
   }
 
-  it("lists ext_authz, ratelimit and health, so grpcurl and ghz need no proto files", async () => {
+  it("lists ext_authz, ratelimit, ext_proc and health, so grpcurl and ghz need no proto files", async () => {
     const res = await reflect({ list_services: "*" });
     const names = (res["list_services_response"] as { service: { name: string }[] }).service.map((s) => s.name);
-    expect(names).toEqual(expect.arrayContaining(["envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService", "grpc.health.v1.Health"]));
+    expect(names).toEqual(expect.arrayContaining(["envoy.service.auth.v3.Authorization", "envoy.service.ratelimit.v3.RateLimitService", "envoy.service.ext_proc.v3.ExternalProcessor", "grpc.health.v1.Health"]));
+  });
+
+  it("serves the descriptor of the ExternalProcessor service, and health reports it SERVING", async () => {
+    const res = await reflect({ file_containing_symbol: "envoy.service.ext_proc.v3.ExternalProcessor" });
+    const files = (res["file_descriptor_response"] as { file_descriptor_proto: Buffer[] }).file_descriptor_proto;
+    expect(Buffer.concat(files).toString("latin1")).toContain("envoy/service/ext_proc/v3/external_processor.proto");
+    expect(await healthOf(t, "envoy.service.ext_proc.v3.ExternalProcessor")).toBe("SERVING");
   });
 
   it("serves the descriptor of the Authorization service", async () => {

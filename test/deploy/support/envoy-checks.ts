@@ -11,6 +11,8 @@ const TYPE = "type.googleapis.com/";
 export const HCM_TYPE = `${TYPE}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
 export const EXT_AUTHZ_TYPE = `${TYPE}envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`;
 export const RATELIMIT_TYPE = `${TYPE}envoy.extensions.filters.http.ratelimit.v3.RateLimit`;
+export const EXT_PROC_TYPE = `${TYPE}envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor`;
+export const EXT_PROC_PER_ROUTE_TYPE = `${TYPE}envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute`;
 export const ROUTER_TYPE = `${TYPE}envoy.extensions.filters.http.router.v3.Router`;
 export const UPSTREAM_TLS_TYPE = `${TYPE}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`;
 export const HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -178,10 +180,10 @@ function checkFilters(hcm: Obj, path: string, clusters: Map<string, Obj>, report
   const c = TOLLGATE_CONTRACT;
   const filters = httpFilters(hcm);
   const order = filters.map((f) => f.type);
-  const expected = [EXT_AUTHZ_TYPE, RATELIMIT_TYPE, ROUTER_TYPE];
+  const expected = [EXT_AUTHZ_TYPE, RATELIMIT_TYPE, EXT_PROC_TYPE, ROUTER_TYPE];
   if (JSON.stringify(order) !== JSON.stringify(expected)) {
     const short = (t: unknown): string => String(t).split(".").at(-1) ?? String(t);
-    report(`${path}.http_filters`, `filters must run ExtAuthz, RateLimit, Router; found ${order.map(short).join(", ")}`);
+    report(`${path}.http_filters`, `filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found ${order.map(short).join(", ")}`);
   }
   const authz = filters.find((f) => f.type === EXT_AUTHZ_TYPE)?.config;
   if (authz) {
@@ -196,6 +198,8 @@ function checkFilters(hcm: Obj, path: string, clusters: Map<string, Obj>, report
       report(`${at}.with_request_body`, `max_request_bytes must be between 1 and ${c.maxBodyBytes} (tollgate's body limit), got ${String(max)}`);
     }
   }
+  const extProc = filters.find((f) => f.type === EXT_PROC_TYPE)?.config;
+  if (extProc) checkExtProc(extProc, `${path}.http_filters[ext_proc]`, clusters, report);
   const ratelimit = filters.find((f) => f.type === RATELIMIT_TYPE)?.config;
   if (ratelimit) {
     const at = `${path}.http_filters[ratelimit]`;
@@ -204,6 +208,39 @@ function checkFilters(hcm: Obj, path: string, clusters: Map<string, Obj>, report
     if (ratelimit["domain"] !== c.rateLimitDomain) report(`${at}.domain`, `domain must be "${c.rateLimitDomain}", got ${String(ratelimit["domain"])}`);
     if (ratelimit["enable_x_ratelimit_headers"] !== "DRAFT_VERSION_03") report(at, "enable_x_ratelimit_headers should be DRAFT_VERSION_03");
   }
+}
+
+/** The ext_proc settings tollgate's server is written for (docs/ext-proc.md). */
+export const EXT_PROC_CONTRACT = {
+  processingMode: {
+    request_header_mode: "SKIP",
+    request_body_mode: "NONE",
+    request_trailer_mode: "SKIP",
+    response_header_mode: "SEND",
+    response_body_mode: "STREAMED",
+    response_trailer_mode: "SEND",
+  },
+  forwarding: "envoy.filters.http.ext_authz",
+  receiving: "tollgate.usage",
+} as const;
+
+function checkExtProc(extProc: Obj, at: string, clusters: Map<string, Obj>, report: Report): void {
+  const c = EXT_PROC_CONTRACT;
+  checkGrpcCluster(dig(extProc, "grpc_service.envoy_grpc.cluster_name"), `${at}.grpc_service`, clusters, report);
+  const mode = obj(extProc["processing_mode"]) ?? {};
+  for (const [field, value] of Object.entries(c.processingMode)) {
+    if (mode[field] !== value) report(`${at}.processing_mode.${field}`, `must be ${value} (tollgate reads response headers and streamed body chunks only), got ${String(mode[field] ?? "unset")}`);
+  }
+  if (!arr(dig(extProc, "metadata_options.forwarding_namespaces.untyped")).includes(c.forwarding)) {
+    report(`${at}.metadata_options`, `forwarding_namespaces.untyped must include ${c.forwarding}: the reservation Check wrote travels there`);
+  }
+  if (!arr(dig(extProc, "metadata_options.receiving_namespaces.untyped")).includes(c.receiving)) {
+    report(`${at}.metadata_options`, `receiving_namespaces.untyped must include ${c.receiving}: tollgate writes the response's usage there`);
+  }
+  if (extProc["message_timeout"] === undefined) report(at, "message_timeout must be set deliberately (Envoy's default is 200 ms)");
+  if (extProc["failure_mode_allow"] !== true) report(at, "ext_proc must fail open (failure_mode_allow true): the provider has already answered; the reservation stands");
+  if (extProc["allow_mode_override"] !== true) report(at, "allow_mode_override must be true: tollgate skips bodies it has nothing to count");
+  if (extProc["observability_mode"] === true) report(at, "observability_mode ignores tollgate's answers: streams could not be stopped");
 }
 
 function checkGrpcCluster(name: unknown, path: string, clusters: Map<string, Obj>, report: Report): void {
@@ -223,6 +260,12 @@ function checkRoutes(hcm: Obj, path: string, clusters: Map<string, Obj>, report:
     for (const w of arr(dig(route, "route.weighted_clusters.clusters"))) {
       const n = obj(w)?.["name"];
       if (typeof n !== "string" || !clusters.has(n)) report(`${at}.route.weighted_clusters`, `cluster "${String(n)}" does not exist`);
+    }
+    if (route["direct_response"] !== undefined && route["route"] === undefined) {
+      const perRoute = obj(dig(route, "typed_per_filter_config"))?.["envoy.filters.http.ext_proc"];
+      if (obj(perRoute)?.["@type"] !== EXT_PROC_PER_ROUTE_TYPE || obj(perRoute)?.["disabled"] !== true) {
+        report(`${at}.typed_per_filter_config`, `route "${name}" answers itself: ext_proc must be disabled there (Envoy's own replies carry no usage)`);
+      }
     }
     const upstream = upstreamOfRoute(route, c.upstreamHeader);
     if (upstream === undefined) continue;

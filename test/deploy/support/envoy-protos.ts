@@ -24,6 +24,7 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto",
   "envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto",
+  "envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",

@@ -1,0 +1,240 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
+import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
+import { startTestApp, type TestApp } from "../support/app.js";
+import { EnvoyExtProcDriver, type DriveResult } from "./envoy-driver.js";
+import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, type LlmCall } from "./stack.js";
+
+// Reserve (a real gRPC Check on the shipped LLM pack, compiled to WASM, counted in the shared
+// Redis) -> stream (mock-llm, the provider stand-in, over real HTTP, cut at arbitrary byte
+// boundaries) -> ext_proc (tollgate's real gRPC server, driven as Envoy's filter drives it; Envoy
+// itself cannot run here) -> reconcile. Counters are read back from Redis.
+
+const run = randomBytes(4).toString("hex");
+const KEY = `tg-extproc-${run}-main`;
+const SMALL_KEY = `tg-extproc-${run}-small`;
+const tenant = `x${run}`;
+const smallTenant = `y${run}`;
+
+const chat = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  model: "gpt-4o-mini",
+  messages: [{ role: "user", content: "Say hello in French, with some détails — ünïcode 🎉." }],
+  ...extra,
+});
+
+describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real Redis, mock-llm)", () => {
+  let t: TestApp;
+  let mock: MockLlm;
+  let driver: EnvoyExtProcDriver;
+  let redis: Redis;
+  let keyDir: string;
+  let key: Buffer;
+  let seed = 1;
+
+  beforeAll(async () => {
+    keyDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-key-"));
+    key = Buffer.from(randomBytes(48).toString("base64"));
+    writeFileSync(path.join(keyDir, "reservation.key"), key, { mode: 0o600 });
+    redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
+    const policies = packWithTenants([
+      { name: tenant, apiKey: KEY, limits: { requests_per_minute: 100_000, tokens_per_minute: 10_000_000, tokens_per_day: 100_000_000 } },
+      { name: smallTenant, apiKey: SMALL_KEY, limits: { tokens_per_minute: 1_000 } },
+    ]);
+    t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
+    mock = await startMockLlm();
+    driver = new EnvoyExtProcDriver(`127.0.0.1:${t.app.grpcPort}`);
+  });
+  afterAll(async () => {
+    driver?.close();
+    await mock?.stop();
+    await t?.close();
+    const keys = await redis.keys(`tollgate:{policy}:*:tenant:?${run}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  /** Redis key of a reserved counter in the window it was counted in. */
+  const redisKey = (c: Reservation["counters"][number]) => `tollgate:{${c.hashTag}}:${c.key}:${c.windowStartMs / 1000}`;
+  const counterValue = async (c: Reservation["counters"][number]) => Number((await redis.get(redisKey(c))) ?? 0);
+
+  async function reserve(call: LlmCall, apiKey = KEY): Promise<{ reservation: Reservation; metadata: Record<string, Record<string, unknown>> }> {
+    const res = await t.check(llmCheck(call, apiKey));
+    expect(res.status?.code, JSON.stringify(res.deniedResponse?.body)).toBe(0);
+    return { reservation: decodeReservation(res.dynamicMetadata?.[RESERVATION_METADATA_KEY], key, Date.now()), metadata: metadataAfterCheck(res) };
+  }
+
+  async function roundTrip(call: LlmCall, opts: { apiKey?: string; resetAfterChunks?: number } = {}): Promise<{ reservation: Reservation; result: DriveResult; line: Record<string, unknown> }> {
+    const { reservation, metadata } = await reserve(call, opts.apiKey);
+    const response = await callUpstream(mock.url, call, seed++);
+    const result = await driver.drive({ metadata, response, ...(opts.resetAfterChunks !== undefined ? { resetAfterChunks: opts.resetAfterChunks } : {}) });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+    return { reservation, result, line };
+  }
+
+  const streams: [string, "openai" | "anthropic" | "gemini" | "ollama", LlmCall][] = [
+    ["OpenAI chat completions, SSE with stream_options.include_usage", "openai", { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 4096 }) }],
+    ["Anthropic messages, SSE message_start + message_delta", "anthropic", { path: "/v1/messages", body: { model: "claude-3-5-haiku-latest", max_tokens: 4096, stream: true, messages: [{ role: "user", content: "Bonjour — ça va? 🎉" }] }, mock: { "x-mock-cache-read": "40", "x-mock-cache-write": "12" } }],
+    ["Gemini streamGenerateContent, SSE usageMetadata", "gemini", { path: "/v1beta/models/gemini-1.5-flash:streamGenerateContent?alt=sse", body: { contents: [{ role: "user", parts: [{ text: "Hallo — grüß dich 🎉" }] }], generationConfig: { maxOutputTokens: 4096 } } }],
+    ["Ollama chat, NDJSON prompt_eval_count + eval_count", "ollama", { path: "/api/chat", body: { model: "llama3.2", messages: [{ role: "user", content: "Hola — ¿qué tal? 🎉" }], options: { num_predict: 4096 } } }],
+    ["OpenAI chat completions, plain JSON (not streamed)", "openai", { path: "/v1/chat/completions", body: chat({ max_tokens: 4096 }), mock: { "x-mock-reply-tokens": "300" } }],
+  ];
+
+  it.each(streams)("%s: the counters end exactly at the reported usage, and the client gets the body unchanged", async (_title, provider, call) => {
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const response = await callUpstream(mock.url, call, seed++);
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+
+    const usage = reportedUsage(provider, result.body.toString("utf8"));
+    const actual = usage.input + usage.output;
+    expect(result.ending).toBe("complete");
+    expect(line).toMatchObject({ outcome: "completed", usage_source: "reported", input_tokens: usage.input, output_tokens: usage.output, actual_tokens: actual });
+    expect(reservation.counters.length).toBeGreaterThan(0);
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + actual));
+    // The access log's tokens field: what tollgate wrote back under its receiving namespace.
+    expect(result.metadata["tollgate.usage"]).toMatchObject({ decision_id: reservation.decisionId, actual_tokens: actual, usage_source: "reported" });
+  });
+
+  it("many responses on one tenant: each counter equals the sum of what was reserved minus refunds, i.e. exactly the sum of actual usage", async () => {
+    const byKey = new Map<string, { counter: Reservation["counters"][number]; before: number; actual: number }>();
+    const calls = Array.from({ length: 12 }, (_, i) => ({ path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 2000 }), mock: { "x-mock-reply-tokens": String(5 + i * 7) } }));
+    const done = await Promise.all(
+      calls.map(async (call) => {
+        const { reservation, metadata } = await reserve(call);
+        for (const c of reservation.counters) if (!byKey.has(redisKey(c))) byKey.set(redisKey(c), { counter: c, before: -1, actual: 0 });
+        return { reservation, metadata, call };
+      }),
+    );
+    // Reserved: every counter holds the sum of the reservations (plus anything earlier tests left).
+    const reservedNow = new Map([...byKey].map(([k]) => [k, 0]));
+    for (const d of done) for (const c of d.reservation.counters) reservedNow.set(redisKey(c), reservedNow.get(redisKey(c))! + c.reserved);
+    for (const [k, v] of byKey) v.before = (await counterValue(v.counter)) - reservedNow.get(k)!;
+    const results = await Promise.all(done.map(async (d) => driver.drive({ metadata: d.metadata, response: await callUpstream(mock.url, d.call, seed++) })));
+    for (const [i, d] of done.entries()) {
+      await reconciledLine(t.logs, d.reservation.decisionId);
+      const u = reportedUsage("openai", results[i]!.body.toString("utf8"));
+      for (const c of d.reservation.counters) byKey.get(redisKey(c))!.actual += u.input + u.output;
+    }
+    for (const v of byKey.values()) expect(await counterValue(v.counter)).toBe(v.before + v.actual);
+  });
+
+  it("gzip: a compressed response still reconciles exactly (decoded incrementally, chunk boundaries anywhere)", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 3000 }), mock: { "x-mock-encoding": "gzip", "x-mock-reply-tokens": "250" } };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const response = await callUpstream(mock.url, call, seed++);
+    expect(response.headers["content-encoding"]).toBe("gzip");
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+    const { gunzipSync } = await import("node:zlib");
+    const usage = reportedUsage("openai", gunzipSync(result.body).toString("utf8"));
+    expect(line).toMatchObject({ outcome: "completed", output_tokens: 250, actual_tokens: usage.input + usage.output });
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + usage.input + usage.output));
+  });
+
+  it("upstream 500: the whole reservation is refunded, the error body reaches the client unchanged, and Envoy is told to skip the body", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, max_tokens: 3000 }), mock: { "x-mock-status": "500" } };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const response = await callUpstream(mock.url, call, seed++);
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+    expect(result).toMatchObject({ status: 500, ending: "complete", modeOverridden: true, messagesSent: 1 });
+    expect(JSON.parse(result.body.toString("utf8"))).toHaveProperty("error");
+    expect(line).toMatchObject({ outcome: "upstream_error", actual_tokens: 0 });
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved));
+  });
+
+  it("client disconnect (no end_of_stream): what was counted until the gRPC stream closed is reconciled", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 3000 }), mock: { "x-mock-reply-tokens": "400", "x-mock-chunk-delay-ms": "2" } };
+    const { reservation, result, line } = await roundTrip(call, { resetAfterChunks: 10 });
+    expect(result.ending).toBe("downstream_reset");
+    expect(line["outcome"]).toBe("disconnected");
+    // No usage chunk came: output is estimated from the text streamed so far, input is Check's estimate.
+    expect(line["usage_source"]).toBe("estimated");
+    const actual = line["actual_tokens"] as number;
+    expect(actual).toBeGreaterThan(reservation.estimatedInputTokens);
+    expect(actual).toBeLessThan(reservation.estimatedInputTokens + 400);
+    for (const c of line["counters"] as { delta: number; applied: boolean }[]) expect(c).toMatchObject({ delta: actual - reservation.counters[0]!.reserved, applied: true });
+  });
+
+  it("a stream that crosses its budget stops at the first chunk past it, in the provider's error format, and everything after is cleared; the tokens counted include what was sent", async () => {
+    // tokens_per_minute 1000. Check reserves its estimate of the prompt plus max_tokens (~320), but
+    // the prompt cache adds 2000 prompt tokens Check could not see: Anthropic reports them in
+    // message_start, the first event, so the stream is over budget from its first chunk.
+    const call: LlmCall = {
+      path: "/v1/messages",
+      body: { model: "claude-3-5-haiku-latest", max_tokens: 300, stream: true, messages: [{ role: "user", content: "Summarise the cached document." }] },
+      mock: { "x-mock-cache-read": "2000", "x-mock-chunk-delay-ms": "5" },
+    };
+    const { reservation, metadata } = await reserve(call, SMALL_KEY);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const response = await callUpstream(mock.url, call, seed++);
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+
+    // The client sees Anthropic's own streaming error, and nothing of the reply.
+    const text = result.body.toString("utf8");
+    expect(text).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error","message":"token budget \\"tokens_per_minute\\" exhausted[^"]*"\}\}\n\n$/);
+    expect(result.ending).toBe("complete");
+    // Headers, the crossing chunk, and later chunks that were cleared.
+    expect(result.messagesSent).toBeGreaterThan(3);
+    // All of the response was still counted (the provider bills it): 2000 cached + prompt, 12 words.
+    expect(line).toMatchObject({ outcome: "stopped", stopped_by: "tokens_per_minute", cache_read_tokens: 2000, output_tokens: 12, usage_source: "reported" });
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + (line["actual_tokens"] as number)));
+    expect(await t.app.metrics.registry.getSingleMetricAsString("tollgate_extproc_streams_stopped_total")).toMatch(/provider="anthropic"} [1-9]/);
+  });
+
+  it("a missing or forged reservation is refused, logged and counted; no counter moves", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true } }) };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const authz = metadata["envoy.filters.http.ext_authz"]!;
+    const handle = authz[RESERVATION_METADATA_KEY] as { payload: string; sig: string };
+    // Forged: a refund-worthy reservation with the signature of another one.
+    const forgedPayload = Buffer.from(JSON.stringify({ ...reservation, counters: reservation.counters.map((c) => ({ ...c, reserved: 100_000 })) })).toString("base64url");
+    const forged = { ...metadata, "envoy.filters.http.ext_authz": { ...authz, [RESERVATION_METADATA_KEY]: { ...handle, payload: forgedPayload } } };
+    const refusedBefore = t.logs.events("reservation_refused").length;
+
+    const r1 = await driver.drive({ metadata: forged, response: await callUpstream(mock.url, call, seed++) });
+    const r2 = await driver.drive({ metadata: {}, response: await callUpstream(mock.url, call, seed++) });
+    for (const r of [r1, r2]) expect(r).toMatchObject({ ending: "complete", modeOverridden: true, messagesSent: 1 });
+    expect(r1.body.toString()).toContain("[DONE]");
+
+    const refused = t.logs.events("reservation_refused").slice(refusedBefore);
+    expect(refused.map((l) => [l["reason"], l["error"]])).toEqual([
+      ["invalid", "reservation: bad signature"],
+      ["missing", "reservation: missing"],
+    ]);
+    const metric = await t.app.metrics.registry.getSingleMetricAsString("tollgate_extproc_reservations_refused_total");
+    expect(metric).toMatch(/reason="invalid"} [1-9]/);
+    expect(metric).toMatch(/reason="missing"} [1-9]/);
+    expect(await Promise.all(reservation.counters.map(counterValue))).toEqual(before);
+  });
+
+  it("a 10 MB streamed response reconciles exactly", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 100_000 }), mock: { "x-mock-reply-tokens": "70000" } };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    // Envoy's data frames are up to 16 KiB; this test's process also plays Envoy and the client.
+    const response = await callUpstream(mock.url, call, seed++, 16_384);
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId, 60_000);
+    expect(result.body.length).toBeGreaterThan(10 * 1024 * 1024);
+    const usage = reportedUsage("openai", result.body.toString("utf8"));
+    expect(line).toMatchObject({ outcome: "completed", output_tokens: 70_000, actual_tokens: usage.input + 70_000 });
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + usage.input + 70_000));
+  }, 120_000);
+});
