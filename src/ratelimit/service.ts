@@ -32,27 +32,6 @@ export interface RateLimitServiceOptions {
   bounds?: Partial<RequestBounds>;
 }
 
-/** Plain counters, read by metrics and tests. Descriptor counts are per descriptor, the rest per call. */
-export interface RateLimitServiceStats {
-  calls: number;
-  ok: number;
-  overLimit: number;
-  invalidRequests: number;
-  noConfig: number;
-  /** Calls whose store.apply failed with limit_store_unavailable. */
-  storeUnavailable: number;
-  /** Calls the store had no room for, answered OVER_LIMIT uncounted (see shedResponse). */
-  shed: number;
-  /** Descriptors answered OK (failure_mode allow) while the store was unavailable. */
-  failOpen: number;
-  /** Descriptors answered OVER_LIMIT (failure_mode deny) while the store was unavailable. */
-  failClosed: number;
-  /** Descriptors over their limit but answered OK because of shadow_mode. */
-  shadowOverLimit: number;
-  /** Calls turned from OVER_LIMIT to OK by the global shadow mode. */
-  globalShadowOverrides: number;
-}
-
 interface Row {
   limit: MatchedLimit | undefined;
   unlimited: boolean;
@@ -61,20 +40,6 @@ interface Row {
 
 /** ShouldRateLimit with envoyproxy/ratelimit's semantics, on top of a LimitStore. */
 export class RateLimitService {
-  readonly stats: RateLimitServiceStats = {
-    calls: 0,
-    ok: 0,
-    overLimit: 0,
-    invalidRequests: 0,
-    noConfig: 0,
-    storeUnavailable: 0,
-    shed: 0,
-    failOpen: 0,
-    failClosed: 0,
-    shadowOverLimit: 0,
-    globalShadowOverrides: 0,
-  };
-
   private readonly opts: RateLimitServiceOptions;
   private readonly clock: Clock;
   private readonly bounds: RequestBounds;
@@ -93,16 +58,9 @@ export class RateLimitService {
    * limit_store_unavailable (which is answered per descriptor through its failure_mode instead).
    */
   async shouldRateLimit(req: RateLimitRequestWithAddends): Promise<RateLimitResponse> {
-    this.stats.calls += 1;
-    try {
-      checkRequest(req, this.bounds);
-    } catch (err: unknown) {
-      this.stats.invalidRequests += 1;
-      throw err;
-    }
+    checkRequest(req, this.bounds);
     const config = this.opts.config();
     if (!config) {
-      this.stats.noConfig += 1;
       throw new TollgateError("config_error", "no rate limit configuration loaded");
     }
     const rows = this.resolve(req, config);
@@ -120,8 +78,6 @@ export class RateLimitService {
       } catch (err: unknown) {
         failure = TollgateError.from(err);
         if (failure.code === "overloaded") {
-          this.stats.shed += 1;
-          this.stats.overLimit += 1;
           return shedResponse(req.descriptors.length, this.headerNames?.retryAfter);
         }
         if (failure.code !== "limit_store_unavailable") throw failure;
@@ -137,14 +93,7 @@ export class RateLimitService {
   /** Matches every descriptor, then applies unlimited and replaces as ratelimit's constructLimitsToCheck. */
   private resolve(req: RateLimitRequestWithAddends, config: RateLimitConfig): Row[] {
     const hits = hitsAddends(req);
-    const matched = req.descriptors.map((descriptor) => {
-      try {
-        return matchLimit({ config, domain: req.domain, descriptor });
-      } catch (err: unknown) {
-        this.stats.invalidRequests += 1;
-        throw err;
-      }
-    });
+    const matched = req.descriptors.map((descriptor) => matchLimit({ config, domain: req.domain, descriptor }));
     // Replaces are collected from every matched limit, unlimited ones included.
     const replacing = new Set(matched.flatMap((m) => m?.replaces ?? []));
     return matched.map((limit, i) => {
@@ -175,8 +124,6 @@ export class RateLimitService {
       const outcome = p.outcomes[slot];
       if (p.failed || !outcome) {
         const deny = limit.failureMode === "deny";
-        if (deny) this.stats.failClosed += 1;
-        else this.stats.failOpen += 1;
         this.opts.onFailureMode?.(limit.failureMode);
         s = status(deny ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK, current, 0);
       } else {
@@ -187,7 +134,6 @@ export class RateLimitService {
       // As ratelimit's base limiter: a shadow_mode limit reports OK even when over (remaining stays 0).
       if (s.code === RateLimitResponse_Code.OVER_LIMIT && limit.shadowMode) {
         s.code = RateLimitResponse_Code.OK;
-        this.stats.shadowOverLimit += 1;
       }
       if (limit.quotaMode) totalQuota += 1;
       if (s.code === RateLimitResponse_Code.OVER_LIMIT) {
@@ -202,10 +148,7 @@ export class RateLimitService {
       failedRateLimit > 0 || (totalQuota > 0 && totalQuota === failedQuota) ? RateLimitResponse_Code.OVER_LIMIT : RateLimitResponse_Code.OK;
     if (overallCode === RateLimitResponse_Code.OVER_LIMIT && this.opts.shadowMode) {
       overallCode = RateLimitResponse_Code.OK;
-      this.stats.globalShadowOverrides += 1;
     }
-    if (overallCode === RateLimitResponse_Code.OVER_LIMIT) this.stats.overLimit += 1;
-    else this.stats.ok += 1;
 
     const responseHeadersToAdd = this.headerNames ? rateLimitHeaders({ statuses, counted, quota, overallCode, names: this.headerNames }) : [];
     return {
@@ -220,7 +163,6 @@ export class RateLimitService {
   }
 
   private onStoreFailure(p: { domain: string; rows: Row[]; failure: TollgateError; elapsedMs: number }): void {
-    this.stats.storeUnavailable += 1;
     const limited = p.rows.filter((r) => r.limit !== undefined);
     const denied = limited.filter((r) => r.limit?.failureMode === "deny").length;
     this.opts.logger.warn(

@@ -155,13 +155,12 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       expect(withFree).toMatchObject({ overallCode: Code.OK, statuses: [NO_LIMIT, UNLIMITED] });
     });
 
-    it("shadow_mode – over the limit is answered OK with remaining 0, and counted", async () => {
+    it("shadow_mode – over the limit is answered OK with remaining 0", async () => {
       const { service } = setup();
       await service.shouldRateLimit(req([d([["shadow", "a"]])]));
       const res = await service.shouldRateLimit(req([d([["shadow", "a"]]), d([["user", "hank"]])]));
       expect(res.overallCode).toBe(Code.OK);
       expect(res.statuses).toEqual([{ ...overStatus(1, MINUTE, 40), code: Code.OK }, okStatus(2, 3, MINUTE, 40)]);
-      expect(service.stats.shadowOverLimit).toBe(1);
     });
 
     it("global shadow mode – OVER_LIMIT overall becomes OK, statuses keep their codes", async () => {
@@ -169,7 +168,6 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       const res = await service.shouldRateLimit(req([d([["blocked", "x"]])]));
       expect(res.overallCode).toBe(Code.OK);
       expect(res.statuses).toEqual([overStatus(0, SECOND, 1)]);
-      expect(service.stats.globalShadowOverrides).toBe(1);
     });
 
     it("quota_mode – over only when every quota descriptor is over", async () => {
@@ -235,14 +233,6 @@ export function describeServiceSemantics(label: string, makeStore: (clock: Manua
       const { service } = setup({ headers: { enabled: true, names: { limit: "X-RateLimit-Limit", retryAfter: "X-Retry" } } });
       const res = await service.shouldRateLimit(req([d([["blocked", "x"]])]));
       expect(res.responseHeadersToAdd.map((h) => h.key)).toEqual(["X-RateLimit-Limit", "ratelimit-remaining", "ratelimit-reset", "X-Retry"]);
-    });
-
-    it("stats count calls and outcomes", async () => {
-      const { service } = setup();
-      await service.shouldRateLimit(req([d([["user", "lee"]])]));
-      await service.shouldRateLimit(req([d([["blocked", "x"]])]));
-      await expect(service.shouldRateLimit(req([]))).rejects.toMatchObject({ code: "request_parse_error" });
-      expect(service.stats).toMatchObject({ calls: 3, ok: 1, overLimit: 1, invalidRequests: 1, storeUnavailable: 0 });
     });
   });
 }
