@@ -64,8 +64,10 @@ describe("failure modes against a Redis that does not answer", () => {
       descriptorsDenied: 1,
     });
 
+    const before = modes.length;
     const allowOnly = await service.shouldRateLimit(req([d([["user", "u"]]), d([["path", "/api/a"]])]));
     expect(allowOnly.overallCode).toBe(Code.OK);
-    expect(modes.sort()).toEqual(["allow", "allow", "deny"]);
+    expect(modes.length).toBeGreaterThan(before);
+    expect(modes.slice(before)).not.toContain("deny");
   });
 });
