@@ -4,7 +4,7 @@ import type { Logger } from "../observability/logger.js";
 import type { HostBuiltins } from "./engine.js";
 import { describeOrigin, type PolicyOrigin } from "./origin.js";
 import type { PolicyRegistry, Revision } from "./registry.js";
-import { WasmPolicyEngine } from "./wasm/wasm-engine.js";
+import { compilePolicy, WasmPolicyEngine } from "./wasm/wasm-engine.js";
 
 export interface PolicyActivatorOptions {
   registry: PolicyRegistry;
@@ -31,7 +31,9 @@ export class PolicyActivator {
     let rev: Revision;
     try {
       const built = await build();
-      rev = { revision: built.revision, origin, engine: new WasmPolicyEngine(built, this.o.hostBuiltins()), keyId: built.keyId, testsRun: built.testsRun };
+      // Compiled off the event loop; only instantiation runs on it.
+      const module = await compilePolicy(built);
+      rev = { revision: built.revision, origin, engine: new WasmPolicyEngine(built, this.o.hostBuiltins(), module), keyId: built.keyId, testsRun: built.testsRun };
     } catch (err) {
       throw this.reject(origin, err, revision);
     }

@@ -28,20 +28,23 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
   try {
     const out = path.join(work, "bundle.tar.gz");
     const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
-    await runOpa(
-      [
-        "build", "-t", "wasm",
-        ...entrypoints.flatMap((e) => ["-e", e]),
-        "--capabilities", capabilitiesFile,
-        "--ignore", "*_test.rego",
-        "--revision", scan.revision,
-        "-o", out,
-        dir,
-      ],
-      { opaBin: options.opaBin },
-    );
     const testsRun = options.runTests && scan.hasTests;
-    if (testsRun) await runOpa(["test", dir], { opaBin: options.opaBin });
+    // Build and test at once: both are child processes, and the edit goes live after the slower one.
+    await Promise.all([
+      runOpa(
+        [
+          "build", "-t", "wasm",
+          ...entrypoints.flatMap((e) => ["-e", e]),
+          "--capabilities", capabilitiesFile,
+          "--ignore", "*_test.rego",
+          "--revision", scan.revision,
+          "-o", out,
+          dir,
+        ],
+        { opaBin: options.opaBin },
+      ),
+      testsRun ? runOpa(["test", dir], { opaBin: options.opaBin }) : undefined,
+    ]);
     return { ...loadBundle(readFileSync(out), { decisionPath: options.entrypoint, skipVerification: true }).built, testsRun };
   } finally {
     rmSync(work, { recursive: true, force: true });

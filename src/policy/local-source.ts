@@ -36,7 +36,8 @@ export class LocalPolicySource implements PolicySource {
       run: () => this.load().catch(() => undefined),
       logger: opts.logger,
       errorEvent: "policy_watch_error",
-      debounceMs: opts.debounceMs ?? 150,
+      // awaitWriteFinish already waits for the file to settle; the debounce only groups saves.
+      debounceMs: opts.debounceMs ?? 50,
       watchOptions: {
         ignored: (p) => path.basename(p).startsWith(".") || /~$|\.swp$/.test(p),
         awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 },

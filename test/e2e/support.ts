@@ -99,6 +99,8 @@ export async function nextWindow(windowSeconds: number): Promise<void> {
 export interface Tollgate {
   proc: ChildProcess;
   port: number;
+  /** The admin server's port, when it runs. */
+  adminPort: number | undefined;
   /** Log lines at warn level and above (decision lines are dropped: a burst writes thousands). */
   warnings: string[];
   exited: Promise<number | null>;
@@ -130,7 +132,8 @@ export function startTollgate(args: string[], env: NodeJS.ProcessEnv = {}): Prom
       if (m) {
         port = Number(m[1]);
         clearTimeout(timer);
-        resolve({ proc, port, warnings, exited });
+        const admin = /"admin_port":(\d+)/.exec(line)?.[1];
+        resolve({ proc, port, adminPort: admin === undefined ? undefined : Number(admin), warnings, exited });
       }
     };
     for (const stream of [proc.stdout!, proc.stderr!]) {

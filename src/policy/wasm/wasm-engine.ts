@@ -7,11 +7,26 @@ import type { HostBuiltins, PolicyEngine } from "../engine.js";
 // The SDK's ESM entry exports only the async loader; the CommonJS one has loadPolicySync.
 const opa = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as typeof import("@open-policy-agent/opa-wasm");
 
+// The global WebAssembly object is typed only as a namespace without the DOM lib.
+const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+
 const PAGE_LIMIT = 4096; // 256 MiB of linear memory per policy instance
 
 function evalError(err: unknown): TollgateError {
   const detail = typeof err === "object" && err !== null && "message" in err ? String((err as { message: unknown }).message) : String(err);
   return new TollgateError("policy_eval_error", `policy evaluation failed: ${detail}`, { cause: err });
+}
+
+/**
+ * Compiles the policy's WebAssembly off the event loop (V8 compiles asynchronously on background
+ * threads); pass the result as `module` so the engine's constructor only instantiates it.
+ */
+export async function compilePolicy(built: BuiltPolicy): Promise<WebAssembly.Module> {
+  try {
+    return await wasmApi.compile(built.wasm);
+  } catch (err) {
+    throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
+  }
 }
 
 export class WasmPolicyEngine implements PolicyEngine {
@@ -23,7 +38,8 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly dropEntrypoint: string | undefined;
   private readonly host: HostBuiltins;
 
-  constructor(built: BuiltPolicy, host: HostBuiltins) {
+  /** With `module` (from compilePolicy) only instantiation runs here; without, the WASM is compiled synchronously. */
+  constructor(built: BuiltPolicy, host: HostBuiltins, module?: WebAssembly.Module) {
     this.revision = built.revision;
     this.data = built.data;
     this.entrypoint = built.entrypoint;
@@ -31,7 +47,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.dropEntrypoint = built.dropEntrypoint;
     this.host = host;
     try {
-      this.policy = opa.loadPolicySync(built.wasm, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
+      this.policy = opa.loadPolicySync(module ?? built.wasm, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
       this.policy.setData(built.data as object);
     } catch (err) {
       throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
