@@ -122,7 +122,7 @@ export function startTollgate(args: string[], env: NodeJS.ProcessEnv = {}): Prom
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     let port: number | undefined;
-    const timer = setTimeout(() => reject(new Error(`tollgate did not start:\n${startup.join("\n")}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`tollgate did not start:\n${startup.join("\n")}`)), 60_000);
     const onLine = (line: string): void => {
       const level = /^\{"level":(\d+)/.exec(line)?.[1];
       if (level === undefined || Number(level) >= 40) warnings.push(line);

@@ -44,9 +44,10 @@ function unavailable(message: string, cause?: unknown): TollgateError {
  *   than fits the deadline, and after a stall Redis has little stale work to get through.
  * - A call that finds no room within maxQueueMs is shed ("overloaded"): never sent, never counted,
  *   and the callers answer it with an explicit refusal, not with the limit's failure_mode.
- * - While a pipeline is past its deadline and unanswered, Redis is stalled: new calls fail at once
+ * - While a pipeline is unanswered for twice the deadline, Redis is stalled: new calls fail at once
  *   ("limit_store_unavailable", answered by failure_mode) instead of piling up behind it. The late
- *   pipeline is the probe: when its reply comes, calls flow again.
+ *   pipeline is the probe: when its reply comes, calls flow again. (Not at once past the deadline:
+ *   one reply a few ms late under a burst must not turn the calls after it into failure_mode answers.)
  */
 export class ScriptBatcher {
   private readonly o: ScriptBatcherOptions;
@@ -59,7 +60,7 @@ export class ScriptBatcher {
     this.o = options;
   }
 
-  /** True while a pipeline is past its deadline without an answer. */
+  /** True while a pipeline is unanswered for twice the deadline. */
   get stalled(): boolean {
     return this.overdue > 0;
   }
@@ -123,15 +124,21 @@ export class ScriptBatcher {
     } catch (err) {
       reply = Promise.reject(err);
     }
+    let stalled = false;
+    let stallTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       // Timers run before I/O in a loop turn: a reply already in the socket is read before this.
       setImmediate(() => {
         if (settled) return;
         late = true;
-        this.overdue += 1;
         const err = unavailable(`no answer within ${this.o.deadlineMs} ms`);
         for (const job of jobs) job.reject(err);
-        this.scheduleFlush();
+        stallTimer = setTimeout(() => {
+          if (settled) return;
+          stalled = true;
+          this.overdue += 1;
+          this.scheduleFlush();
+        }, this.o.deadlineMs);
       });
     }, this.o.deadlineMs);
     reply
@@ -153,8 +160,9 @@ export class ScriptBatcher {
       .finally(() => {
         settled = true;
         clearTimeout(timer);
+        clearTimeout(stallTimer);
         this.inFlight -= jobs.length;
-        if (late) this.overdue -= 1;
+        if (stalled) this.overdue -= 1;
         if (this.queue.length > 0) this.scheduleFlush();
       });
   }
