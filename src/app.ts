@@ -4,7 +4,7 @@ import { AdminServer } from "./admin/server.js";
 import { AggregatorRegistry } from "prom-client";
 import { AuditTrail } from "./audit/index.js";
 import { UsageTracker } from "./authz/usage.js";
-import { readTokenFile, type Settings } from "./config/settings.js";
+import { DEFAULT_LOCAL_TOKEN_DIR, readTokenFile, type Settings } from "./config/settings.js";
 import { DecisionLogSink, decisionLogEvent } from "./decision-log/index.js";
 import { ExtProcMetrics } from "./extproc/metrics.js";
 import { ExtProcService } from "./extproc/service.js";
@@ -236,6 +236,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
     : await AdminServer.start({
         addr: settings.httpAddr,
         token: settings.adminToken ?? (settings.adminTokenFile ? readTokenFile(settings.adminTokenFile, "adminTokenFile") : undefined),
+        localTokenDir: settings.adminLocalTokenDir ?? DEFAULT_LOCAL_TOKEN_DIR,
         ...(settings.httpTlsCertFile && settings.httpTlsKeyFile ? { tls: { certFile: settings.httpTlsCertFile, keyFile: settings.httpTlsKeyFile, pollMs: settings.tlsReloadMs } } : {}),
         context: adminContext,
         registry: metrics.registry,

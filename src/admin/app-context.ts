@@ -8,7 +8,7 @@ import type { TlsInfo } from "../tls/certificates.js";
 import type { TenantUsage } from "../authz/usage.js";
 import type { WorkerState } from "../cluster/messages.js";
 import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
-import { historyFromAudit } from "./history.js";
+import { historyFromAudit, historyFromEvents } from "./history.js";
 import { maskingEvidence } from "./masking-self-test.js";
 import type { DecisionLogSink } from "../decision-log/index.js";
 
@@ -30,6 +30,11 @@ const KINDS: Record<PolicyOrigin["kind"], string> = { folder: "local", "bundle-f
 
 function sourceOf(role: "active" | "candidate", origin: PolicyOrigin, revision?: string): PolicySourceStatus {
   return { role, kind: KINDS[origin.kind], location: originLocation(origin), ...(revision ? { revision } : {}) };
+}
+
+function lastRejection(policy: PolicyRegistry): Pick<AdminStatus["policy"], "lastRejection"> {
+  const r = policy.lastRejection();
+  return r ? { lastRejection: { at: r.at, source: r.source, reason: r.reason ?? "", ...(r.revision ? { revision: r.revision } : {}) } } : {};
 }
 
 /**
@@ -58,6 +63,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
           ...(active ? { activeRevision: active.revision } : {}),
           ...(candidate ? { candidateRevision: candidate.revision } : {}),
           revisions: policy.revisions().map((r) => r.revision),
+          ...lastRejection(policy),
         },
         sources: [
           active ? sourceOf("active", active.origin, active.revision) : sourceOf("active", parts.policyOrigin),
@@ -82,7 +88,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
           throw new TollgateError("config_error", `audit trail unreadable: ${TollgateError.from(err).message}`, { cause: err });
         }
       }
-      return policy.revisions().map((r) => ({ at: r.activatedAt ?? startedAt, event: "activated" as const, revision: r.revision, source: r.source }));
+      return historyFromEvents(policy.events());
     },
     usage: async () => parts.usage(),
     async rollback(revision, operator) {

@@ -1,4 +1,5 @@
 import type { AuditRecord } from "../audit/index.js";
+import type { PolicyEvent } from "../policy/registry.js";
 import type { PolicyEventKind, PolicyHistoryEntry } from "../status/context.js";
 
 const EVENT: Record<AuditRecord["action"], PolicyEventKind> = {
@@ -22,4 +23,9 @@ export function historyFromAudit(records: readonly AuditRecord[], limit = 200): 
       ...(r.operator !== null ? { operator: r.operator } : {}),
       ...(r.reason !== null ? { reason: r.reason } : {}),
     }));
+}
+
+/** Policy history from the registry's in-memory events (no audit file), newest first. */
+export function historyFromEvents(events: readonly PolicyEvent[]): PolicyHistoryEntry[] {
+  return events.map(({ action, ...rest }) => ({ ...rest, event: EVENT[action] }));
 }

@@ -16,12 +16,18 @@ import { capConnections } from "./connection-cap.js";
 import { dashboardData, DecisionSampler } from "./dashboard-feed.js";
 import { serveDashboardAsset } from "./dashboard-assets.js";
 import { httpStatusOf, readJsonBody, send, sendError, sendFailure, sendJson } from "./http.js";
+import { removeLocalToken, writeLocalToken } from "./local-token.js";
 
 export interface AdminServerOptions {
   /** host:port; port 0 picks a free one. */
   addr: string;
   /** Bearer token. Required unless addr's host is 127.0.0.1, ::1 or localhost; state-changing calls always need it. */
   token?: string | undefined;
+  /**
+   * A loopback server without `token` generates one at start for its state-changing calls only and
+   * writes it here (admin-<port>.token, 0600), where `tollgate rollback`/`promote` read it.
+   */
+  localTokenDir?: string | undefined;
   /** Serve HTTPS with these files, reloaded when they change. */
   tls?: { certFile: string; keyFile: string; pollMs?: number } | undefined;
   context: AdminContext;
@@ -57,6 +63,7 @@ export class AdminServer {
   private readonly sampler: DecisionSampler;
   private readonly tls: TlsFileWatcher | undefined;
   private readonly opts: AdminServerOptions;
+  private localToken: { token: string; file: string } | undefined;
   port = 0;
 
   private constructor(opts: AdminServerOptions, tls: TlsFileWatcher | undefined) {
@@ -106,8 +113,19 @@ export class AdminServer {
       throw new TollgateError("config_error", `cannot listen on ${opts.addr}: ${TollgateError.from(err).message}`, { cause: err });
     }
     admin.port = (admin.server.address() as AddressInfo).port;
+    if (opts.token === undefined && opts.localTokenDir !== undefined) {
+      try {
+        admin.localToken = writeLocalToken(opts.localTokenDir, admin.port);
+      } catch (err) {
+        // Fail closed: without the file, rollback and promote stay refused, as with no token at all.
+        opts.logger.warn({ event: "admin_local_token_failed", error: TollgateError.from(err).message }, "could not write the local admin token; rollback and promote need --admin-token-file");
+      }
+    }
     admin.sampler.start();
-    opts.logger.info({ event: "admin_listening", http_addr: opts.addr, http_port: admin.port, tls: tls !== undefined, token_required: opts.token !== undefined }, "admin server listening");
+    opts.logger.info(
+      { event: "admin_listening", http_addr: opts.addr, http_port: admin.port, tls: tls !== undefined, token_required: opts.token !== undefined, local_token_file: admin.localToken?.file },
+      "admin server listening",
+    );
     return admin;
   }
 
@@ -125,6 +143,7 @@ export class AdminServer {
       setTimeout(() => this.server.closeAllConnections(), 2000).unref();
     });
     await this.tls?.close();
+    if (this.localToken) removeLocalToken(this.localToken.file, this.localToken.token);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -196,7 +215,11 @@ export class AdminServer {
 
   private async change(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (this.opts.token === undefined) {
-      return sendError(res, 403, "forbidden", "state-changing calls need an admin token, and none is configured");
+      if (!this.localToken) return sendError(res, 403, "forbidden", "state-changing calls need an admin token, and none is configured");
+      if (!bearerMatches(req, this.localToken.token)) {
+        this.opts.logger.warn({ event: "admin_auth_failed", path, remote: req.socket.remoteAddress }, "state-changing call without the local admin token");
+        return sendError(res, 401, "unauthorized", `state-changing calls need the token in ${this.localToken.file}`);
+      }
     }
     const body = await readJsonBody(req);
     const operator = operatorOf(req, body);
@@ -222,7 +245,7 @@ export class AdminServer {
   }
 
   private facts() {
-    return { addr: this.opts.addr, tls: this.tls !== undefined, tokenRequired: this.opts.token !== undefined };
+    return { addr: this.opts.addr, tls: this.tls !== undefined, tokenRequired: this.opts.token !== undefined, localTokenFile: this.localToken !== undefined };
   }
 
   private async status(): Promise<AdminStatus & { admin: ReturnType<AdminServer["facts"]> }> {

@@ -1,10 +1,15 @@
 import { readFileSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TollgateError } from "../errors.js";
 import { DEFAULT_HEADER_NAMES } from "../limits/headers.js";
 import { parseRedisUrl } from "../limits/redis/redis-url.js";
 import { llmSettingsSchema } from "./llm.js";
+
+/** Where a loopback tollgate writes the token for its state-changing admin calls, and where the CLI looks. */
+export const DEFAULT_LOCAL_TOKEN_DIR = path.join(os.homedir(), ".tollgate");
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):\d{1,5}$/, "expected host:port");
 const bytes = z.coerce.number().int().positive();
@@ -107,6 +112,8 @@ export const settingsSchema = z
     adminTokenFile: z.string().min(1).optional(),
     /** HMAC key for reservation handles (Check → ext_proc); every replica must share it. Unset: a random key per process. */
     reservationKeyFile: z.string().min(1).optional(),
+    /** A loopback admin server without a token writes a generated one for rollback/promote here (admin-<port>.token, 0600). */
+    adminLocalTokenDir: z.string().min(1).optional(),
     /** Admin server off entirely. */
     adminDisabled: z.coerce.boolean().default(false),
     grpcTlsCertFile: z.string().min(1).optional(),

@@ -29,6 +29,7 @@ export const SETTINGS_TABLE: readonly SettingRow[] = [
   { key: "adminDisabled", flag: "--no-admin", help: "do not start the admin HTTP server" },
   { key: "adminTokenFile", flag: "--admin-token-file <file>", help: "bearer token for the admin API (required off loopback)", unset: "(none)" },
   { key: "adminToken", flag: null, help: "the admin token itself; prefer the token file", unset: "(none)" },
+  { key: "adminLocalTokenDir", flag: "--admin-local-token-dir <dir>", help: "a loopback admin API without a token writes a generated one for rollback/promote here (`admin-<port>.token`, 0600)", unset: "~/.tollgate" },
   { key: "policies", flag: "--policies <dir>", help: "folder of `.rego`, data and `*_test.rego`" },
   { key: "decisionPath", flag: "--decision-path <path>", help: "the rule Envoy's decision comes from" },
   { key: "watch", help: "reload policies on change (`--no-watch` turns it off)" },

@@ -37,9 +37,11 @@ export class PolicyActivator {
     } catch (err) {
       throw this.reject(origin, err, revision);
     }
-    if (this.o.role === "candidate") this.o.registry.setCandidate(rev);
-    else this.o.registry.activate(rev);
-    return rev;
+    if (this.o.role === "candidate") {
+      this.o.registry.setCandidate(rev);
+      return rev;
+    }
+    return this.o.registry.activate(rev);
   }
 
   /** Records a revision that could not be built or read; returns the error for the caller to throw or log. */

@@ -1,5 +1,5 @@
 import { TollgateError } from "../errors.js";
-import type { AuditEntry } from "../audit/index.js";
+import type { AuditAction, AuditEntry } from "../audit/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { PolicyEngine } from "./engine.js";
 import { describeOrigin, type PolicyOrigin } from "./origin.js";
@@ -24,6 +24,21 @@ export interface RevisionInfo {
   testsRun: boolean;
   active: boolean;
 }
+
+/** One change (or refused change) as the registry saw it, kept in memory whether or not an audit file is set. */
+export interface PolicyEvent {
+  at: string;
+  action: AuditAction;
+  source: string;
+  revision?: string;
+  previousRevision?: string;
+  operator?: string;
+  /** A rejection's cause: OPA's own message (file and line) for a broken edit or failing test. */
+  reason?: string;
+}
+
+/** How many events the registry remembers for /v1/policy/history and the dashboard. */
+const EVENTS_KEPT = 200;
 
 export interface AuditSink {
   append(entry: AuditEntry): unknown;
@@ -52,6 +67,7 @@ export class PolicyRegistry {
   private active: Revision | undefined;
   private history: Revision[] = [];
   private shadow: Revision | undefined;
+  private recent: PolicyEvent[] = [];
   private readonly opts: PolicyRegistryOptions;
 
   constructor(opts: PolicyRegistryOptions) {
@@ -78,8 +94,33 @@ export class PolicyRegistry {
     return this.history.map((r) => info(r, r === this.active)).reverse();
   }
 
-  activate(rev: Revision, operator?: string): void {
-    this.swap({ ...rev, activatedAt: new Date().toISOString() }, "activation", operator);
+  /** Policy events, newest first (at most 200). */
+  events(): PolicyEvent[] {
+    return [...this.recent].reverse();
+  }
+
+  /** The newest rejection, unless a revision has been activated since. */
+  lastRejection(): PolicyEvent | undefined {
+    const last = this.recent.at(-1);
+    return last?.action === "rejection" ? last : undefined;
+  }
+
+  /**
+   * Activates `rev` and returns it, unless its revision is already active: an unchanged save
+   * (touch, an editor rewriting the same bytes, a bundle server re-serving it) then changes
+   * nothing, records nothing and returns the active revision, so the kept slots hold distinct
+   * revisions and a rollback always goes somewhere different.
+   */
+  activate(rev: Revision, operator?: string): Revision {
+    if (this.active?.revision === rev.revision) {
+      this.opts.logger.debug({ event: "policy_unchanged", revision: rev.revision, source: describeOrigin(rev.origin) }, "policy unchanged; nothing to activate");
+      return this.active;
+    }
+    const next = { ...rev, activatedAt: new Date().toISOString() };
+    // A revision seen before (an edit undone) moves to the newest slot instead of being kept twice.
+    this.history = this.history.filter((r) => r.revision !== rev.revision);
+    this.swap(next, "activation", operator);
+    return next;
   }
 
   reject(origin: PolicyOrigin, error: TollgateError, revision?: string): void {
@@ -90,7 +131,8 @@ export class PolicyRegistry {
   /** Returns to an earlier loaded revision (the previous one when none is named). */
   rollback(revision?: string, operator?: string): RevisionInfo {
     const idx = this.history.findIndex((r) => r === this.active);
-    const target = revision === undefined ? this.history[idx - 1] : this.history.find((r) => r.revision === revision && r !== this.active);
+    if (revision !== undefined && revision === this.active?.revision) throw new TollgateError("config_error", `revision ${revision} is already active`);
+    const target = revision === undefined ? this.history[idx - 1] : this.history.find((r) => r.revision === revision);
     if (!target) {
       throw new TollgateError("config_error", revision === undefined ? "no earlier revision to roll back to" : `revision ${revision} is not among the ${this.history.length} kept revisions`);
     }
@@ -129,6 +171,16 @@ export class PolicyRegistry {
   }
 
   private record(entry: AuditEntry): void {
+    this.recent.push({
+      at: new Date().toISOString(),
+      action: entry.action,
+      source: entry.source,
+      ...(entry.revision ? { revision: entry.revision } : {}),
+      ...(entry.previousRevision ? { previousRevision: entry.previousRevision } : {}),
+      ...(entry.operator ? { operator: entry.operator } : {}),
+      ...(entry.reason ? { reason: entry.reason } : {}),
+    });
+    if (this.recent.length > EVENTS_KEPT) this.recent.splice(0, this.recent.length - EVENTS_KEPT);
     if (!this.opts.audit) return;
     try {
       this.opts.audit.append(entry);

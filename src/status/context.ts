@@ -48,6 +48,8 @@ export interface AdminStatus {
     candidateRevision?: string;
     /** Revisions kept for rollback, newest first. */
     revisions: string[];
+    /** The newest refused update when nothing has activated since: the last good revision keeps serving. */
+    lastRejection?: { at: string; source: string; reason: string; revision?: string };
   };
   sources: PolicySourceStatus[];
   /** Under `--workers`: each worker's process and active revision (all equal once a reload has reached every worker). */

@@ -205,7 +205,7 @@ describe("read endpoints", () => {
   it("/v1/status adds the admin server's own facts to the app's status", async () => {
     const { admin } = await start({ token: TOKEN });
     const s = (await call(`${admin.url}/v1/status`, { token: TOKEN })).json<Record<string, unknown>>();
-    expect(s["admin"]).toEqual({ addr: "127.0.0.1:0", tls: false, tokenRequired: true });
+    expect(s["admin"]).toEqual({ addr: "127.0.0.1:0", tls: false, tokenRequired: true, localTokenFile: false });
     expect(s["policy"]).toEqual({ activeRevision: "rev-3", revisions: ["rev-3", "rev-2", "rev-1"] });
     expect(s["limitStore"]).toEqual({ kind: "memory", state: "ready" });
   });

@@ -52,7 +52,9 @@ export async function startTestApp(files: Record<string, string> | string, setti
   const dir = typeof files === "string" ? files : writePolicyDir(files);
   const logs = new LogCapture();
   const app = await startApp(
-    resolveSettings({ flags: { grpcAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", policies: dir, watch: false, logLevel: "info", ...settings } }),
+    resolveSettings({
+      flags: { grpcAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", policies: dir, watch: false, logLevel: "info", adminLocalTokenDir: mkdtempSync(path.join(os.tmpdir(), "tollgate-token-")), ...settings },
+    }),
     { logger: createLogger({ level: "debug", destination: logs }) },
   );
   const client = new AuthorizationClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
