@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
 import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { EnvoyExtProcDriver, type DriveResult } from "./envoy-driver.js";
+import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, type DriveResult } from "./envoy-driver.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, type LlmCall } from "./stack.js";
 
 // Reserve (a real gRPC Check on the shipped LLM pack, compiled to WASM, counted in the shared
@@ -47,7 +47,9 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     ]);
     t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
     mock = await startMockLlm();
-    driver = new EnvoyExtProcDriver(`127.0.0.1:${t.app.grpcPort}`);
+    // envoy.yaml's settings, except message_timeout: here one event loop plays Envoy, tollgate and
+    // the client on a shared 2-core machine, so a 0.5 s stall is not tollgate being slow.
+    driver = new EnvoyExtProcDriver(`127.0.0.1:${t.app.grpcPort}`, { ...filterConfigFromEnvoyYaml(), messageTimeoutMs: 10_000 });
   });
   afterAll(async () => {
     driver?.close();
