@@ -59,6 +59,10 @@ export class StreamSession {
   private budgets: Budget[] = [];
   private stoppedBy: string | undefined;
   private bytes = 0;
+  /** How events are separated on the wire, when tollgate can stop this response cleanly (uncompressed SSE or NDJSON). */
+  private framing: "sse" | "ndjson" | undefined;
+  /** The last bytes passed to the client: a stop event is inserted only at an event boundary. */
+  private tail: Buffer = Buffer.alloc(0);
   private chunks = 0;
   private unexpected = 0;
   private settling: Promise<void> | undefined;
@@ -117,6 +121,10 @@ export class StreamSession {
       return answer({ responseHeaders: { response: undefined } }, { modeOverride: BODY_NOT_NEEDED });
     }
     this.state = "counting";
+    const type = (headerValue(headers.headers, "content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    const encoding = (headerValue(headers.headers, "content-encoding") ?? "identity").trim().toLowerCase();
+    // A plain JSON body or a compressed one cannot take an inserted event: such responses are reconciled, never stopped.
+    if (encoding === "identity") this.framing = type === "text/event-stream" ? "sse" : type === "application/x-ndjson" || type === "application/ndjson" ? "ndjson" : undefined;
     if (headers.endOfStream) {
       void this.settle("completed");
       return answer({ responseHeaders: { response: undefined } });
@@ -136,13 +144,18 @@ export class StreamSession {
       reply = bodyReply({ clearBody: true });
     } else {
       const crossed = this.crossedBudget();
-      if (crossed) {
+      const cut = crossed ? this.boundaryIn(body.body) : undefined;
+      if (crossed && cut !== undefined) {
         this.state = "stopped";
         this.stoppedBy = crossed.counter.name;
         this.deps.metrics.streamsStopped.inc({ provider: providerLabel(this.reservation!.provider) });
         const message = `token budget "${crossed.counter.name}" exhausted (${crossed.counter.limit} per ${crossed.counter.windowSeconds} s); response stopped by tollgate`;
-        reply = bodyReply({ body: Buffer.from(streamStopChunk({ provider: this.reservation!.provider as ProviderId, operation: this.reservation!.operation, message })) });
+        const stop = streamStopChunk({ provider: this.reservation!.provider as ProviderId, operation: this.reservation!.operation, message });
+        // What completes the event the client already has part of, then the provider's error event.
+        reply = bodyReply({ body: Buffer.concat([body.body.subarray(0, cut), stop]) });
       } else {
+        // Over budget but mid-event: pass this chunk; the stop comes at the first event boundary.
+        this.tail = Buffer.concat([this.tail, body.body]).subarray(-4);
         reply = bodyReply(undefined);
       }
     }
@@ -209,6 +222,20 @@ export class StreamSession {
       this.deps.metrics.reconcileFailures.inc({ reason: "budget_unknown" });
       this.deps.logger.warn({ event: "stream_budget_unknown", decision_id: this.reservation?.decisionId, error: TollgateError.from(err).message }, "ext_proc: cannot read the token budget; this response will not be stopped mid-stream");
     }
+  }
+
+  /**
+   * Bytes of this chunk to pass before a stop event so it starts at an event boundary: 0 when the
+   * client's bytes already end at one, else up to the first boundary in the chunk; undefined when
+   * the chunk has none (or the framing takes no inserted event).
+   */
+  private boundaryIn(chunk: Buffer): number | undefined {
+    if (this.framing === undefined) return undefined;
+    const sep = this.framing === "sse" ? "\n\n" : "\n";
+    const seen = Buffer.concat([this.tail, chunk]);
+    if (this.tail.length === 0 || this.tail.toString("latin1").endsWith(sep)) return 0;
+    const at = seen.indexOf(sep, Math.max(0, this.tail.length - sep.length + 1), "latin1");
+    return at === -1 ? undefined : at + sep.length - this.tail.length;
   }
 
   private crossedBudget(): Budget | undefined {

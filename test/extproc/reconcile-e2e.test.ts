@@ -180,21 +180,26 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
       mock: { "x-mock-cache-read": "2000", "x-mock-chunk-delay-ms": "5" },
     };
     const { reservation, metadata } = await reserve(call, SMALL_KEY);
-    const before = await Promise.all(reservation.counters.map(counterValue));
+    const counted = await Promise.all(reservation.counters.map(counterValue));
     const response = await callUpstream(mock.url, call, seed++);
     const result = await driver.drive({ metadata, response });
     const line = await reconciledLine(t.logs, reservation.decisionId);
 
-    // The client sees Anthropic's own streaming error, and nothing of the reply.
+    // The client sees Anthropic's own streaming error at an event boundary (after at most the
+    // message_start it already had part of), and nothing of the reply.
     const text = result.body.toString("utf8");
-    expect(text).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error","message":"token budget \\"tokens_per_minute\\" exhausted[^"]*"\}\}\n\n$/);
+    const error = /event: error\ndata: \{"type":"error","error":\{"type":"rate_limit_error","message":"token budget \\"tokens_per_minute\\" exhausted[^"]*"\}\}\n\n$/;
+    expect(text).toMatch(error);
+    const before = text.replace(error, "");
+    expect(before === "" || (before.startsWith("event: message_start\n") && before.endsWith("\n\n") && before.split("\n\n").length === 2)).toBe(true);
+    expect(text).not.toContain("content_block_delta");
     expect(result.ending).toBe("complete");
     // Headers, the crossing chunk, and later chunks that were cleared.
     expect(result.messagesSent).toBeGreaterThan(3);
     // All of the response was still counted (the provider bills it): 2000 cached + prompt, 12 words.
     expect(line).toMatchObject({ outcome: "stopped", stopped_by: "tokens_per_minute", cache_read_tokens: 2000, output_tokens: 12, usage_source: "reported" });
     const after = await Promise.all(reservation.counters.map(counterValue));
-    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + (line["actual_tokens"] as number)));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(counted[i]! - c.reserved + (line["actual_tokens"] as number)));
     expect(await t.app.metrics.registry.getSingleMetricAsString("tollgate_extproc_streams_stopped_total")).toMatch(/provider="anthropic"} [1-9]/);
   });
 
