@@ -7,8 +7,14 @@ import type { HostBuiltins, PolicyEngine } from "../engine.js";
 // The SDK's ESM entry exports only the async loader; the CommonJS one has loadPolicySync.
 const opa = createRequire(import.meta.url)("@open-policy-agent/opa-wasm") as typeof import("@open-policy-agent/opa-wasm");
 
-// The global WebAssembly object is typed only as a namespace without the DOM lib.
-const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } }).WebAssembly;
+/**
+ * A compiled WebAssembly.Module. Typed opaquely: without the DOM lib the WebAssembly namespace is
+ * declared only by some @types/node versions, so naming it breaks a fresh install's build.
+ */
+export type CompiledPolicy = object;
+type PolicySource = Parameters<typeof opa.loadPolicySync>[0];
+
+const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledPolicy> } }).WebAssembly;
 
 const PAGE_LIMIT = 4096; // 256 MiB of linear memory per policy instance
 
@@ -21,7 +27,7 @@ function evalError(err: unknown): TollgateError {
  * Compiles the policy's WebAssembly off the event loop (V8 compiles asynchronously on background
  * threads); pass the result as `module` so the engine's constructor only instantiates it.
  */
-export async function compilePolicy(built: BuiltPolicy): Promise<WebAssembly.Module> {
+export async function compilePolicy(built: BuiltPolicy): Promise<CompiledPolicy> {
   try {
     return await wasmApi.compile(built.wasm);
   } catch (err) {
@@ -39,7 +45,7 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly host: HostBuiltins;
 
   /** With `module` (from compilePolicy) only instantiation runs here; without, the WASM is compiled synchronously. */
-  constructor(built: BuiltPolicy, host: HostBuiltins, module?: WebAssembly.Module) {
+  constructor(built: BuiltPolicy, host: HostBuiltins, module?: CompiledPolicy) {
     this.revision = built.revision;
     this.data = built.data;
     this.entrypoint = built.entrypoint;
@@ -47,7 +53,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.dropEntrypoint = built.dropEntrypoint;
     this.host = host;
     try {
-      this.policy = opa.loadPolicySync(module ?? built.wasm, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
+      this.policy = opa.loadPolicySync((module ?? built.wasm) as PolicySource, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
       this.policy.setData(built.data as object);
     } catch (err) {
       throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
