@@ -57,7 +57,8 @@ const waiting = new Map<number, (reply: SpawnReply) => void>();
 
 function getSpawner(): Worker {
   if (spawner) return spawner;
-  const worker = new Worker(SPAWNER_SOURCE, { eval: true });
+  // No inherited execArgv: a parent started with --input-type=module would run this CommonJS source as ESM.
+  const worker = new Worker(SPAWNER_SOURCE, { eval: true, execArgv: [] });
   worker.unref();
   worker.on("message", (reply: SpawnReply) => {
     waiting.get(reply.id)?.(reply);
