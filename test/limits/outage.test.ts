@@ -85,8 +85,11 @@ describe("bounded failure", () => {
     const load = hammer(store);
 
     await sleep(300);
-    const killedAt = performance.now();
+    // Measured once the process is gone: on a loaded machine the kill itself can take a while,
+    // and calls answered before the process exits are rightly answered by Redis.
+    const killStartedAt = performance.now();
     await server.kill();
+    const killedAt = performance.now();
     await sleep(600);
     await server.start();
     const backAt = performance.now();
@@ -95,7 +98,7 @@ describe("bounded failure", () => {
 
     const { calls } = load;
     expectBounded(calls, ROOMY_TIMEOUT_MS);
-    expect(calls.filter((c) => c.startedAt < killedAt).every((c) => c.ok)).toBe(true);
+    expect(calls.filter((c) => c.startedAt < killStartedAt).every((c) => c.ok)).toBe(true);
     const during = calls.filter((c) => c.startedAt > killedAt + 20 && c.startedAt + c.ms < backAt);
     expect(during.length).toBeGreaterThan(5);
     expect(during.every((c) => !c.ok)).toBe(true);
