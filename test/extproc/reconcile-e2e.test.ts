@@ -231,7 +231,7 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
   });
 
   // Skipped: an open defect, not a passing case. Alone it passes; in the full suite on 2 loaded cores
-  // it failed twice in four clean-clone runs: once the session saw "disconnected" before any chunk,
+  // it failed in two of three clean-clone runs: once the session saw "disconnected" before any chunk,
   // once the reconcile did not reach the counter. Issue 11 stays open on it (see the closing note).
   it.skip("a 10 MB streamed response reconciles exactly", async () => {
     // The minute counter is reconciled only inside the window it was reserved in (window_rolled
