@@ -12,13 +12,8 @@
  * Counters get their TTL only when created (SET ... PX); a token bucket's TAT is rewritten with
  * a fresh TTL on each admitted request, since it expires when the bucket is full again.
  */
-export const APPLY_LIMITS_LUA = `
-local now = tonumber(ARGV[1])
-local stop = ARGV[2] == '1'
-local n = (#ARGV - 2) / 4
-local plans = {}
-local anyOver = false
-
+/** Reads a counter; a key that holds something else is an error, never a silent zero. Shared by both scripts. */
+export const READ_NUMBER_LUA = `
 local function readNumber(key)
   local raw = redis.call('GET', key)
   if raw == false then return nil end
@@ -26,7 +21,16 @@ local function readNumber(key)
   if v == nil then error('tollgate: key ' .. key .. ' does not hold a number') end
   return v
 end
+`;
 
+export const APPLY_LIMITS_LUA = `
+local now = tonumber(ARGV[1])
+local stop = ARGV[2] == '1'
+local n = (#ARGV - 2) / 4
+local plans = {}
+local anyOver = false
+
+${READ_NUMBER_LUA}
 local function ceilSeconds(ms)
   return math.ceil(ms / 1000)
 end

@@ -1,3 +1,4 @@
+import { READ_NUMBER_LUA } from "./lua.js";
 /**
  * Reconciles reservations: adjusts every counter by actual − reserved atomically in one EVALSHA.
  * It is the arithmetic of src/limits/memory/adjust.ts, operation for operation (IEEE doubles in
@@ -18,14 +19,7 @@ local now = tonumber(ARGV[1])
 local n = (#ARGV - 1) / 6
 local out = {}
 
-local function readNumber(key)
-  local raw = redis.call('GET', key)
-  if raw == false then return nil end
-  local v = tonumber(raw)
-  if v == nil then error('tollgate: key ' .. key .. ' does not hold a number') end
-  return v
-end
-
+${READ_NUMBER_LUA}
 local function fmt(v)
   return string.format('%.17g', v)
 end
