@@ -23,6 +23,7 @@ cap_exceeded if llm.max_output_tokens > role.max_output_tokens
 
 # Requests that name no max tokens are charged the role's cap.
 max_output_tokens := llm.max_output_tokens if is_number(llm.max_output_tokens)
+
 else := role.max_output_tokens
 
 # Tokens reserved against the budget at admission.

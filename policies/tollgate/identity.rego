@@ -51,6 +51,7 @@ jwt_tenant := id if {
 }
 
 tenant := key_tenant if key_tenant
+
 else := jwt_tenant
 
 role := data.gateway.roles[data.gateway.tenants[tenant].role]

@@ -9,6 +9,7 @@ provider := input.llm.provider
 tenant_cfg := data.gateway.tenants[identity.tenant]
 
 name := tenant_cfg.upstream if is_string(tenant_cfg.upstream)
+
 else := provider
 
 config := data.gateway.upstreams[name]
@@ -27,6 +28,7 @@ secret_headers := {"authorization": sprintf("Bearer ${%s}", [credential])} if {
 }
 
 headers_to_inject := secret_headers if credential
+
 else := {}
 
 plain_headers["anthropic-version"] := "2023-06-01" if {
@@ -44,4 +46,5 @@ remove_headers := [h |
 ]
 
 remove_query := ["key"] if input.parsed_query.key
+
 else := []
