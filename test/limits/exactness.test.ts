@@ -1,8 +1,8 @@
-import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, test } from "vitest";
 import type { Algorithm } from "../../src/limits/types.js";
+import { forkWorker } from "../support/fork-worker.js";
 import { SHARED_REDIS_URL, uniquePrefix } from "./backends.js";
 import { T0 } from "./semantic-cases.js";
 
@@ -26,24 +26,6 @@ afterAll(async () => {
   raw.disconnect();
 });
 
-function startWorker(args: string[]): { child: ChildProcess; ready: Promise<void>; result: Promise<WorkerResult> } {
-  const child = fork(WORKER, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  const result = new Promise<WorkerResult>((resolve, reject) => {
-    child.on("message", (message: unknown) => {
-      if (message === "ready") onReady();
-      else resolve(message as WorkerResult);
-    });
-    child.once("exit", (code) => reject(new Error(`worker exited with ${String(code)} before answering`)));
-    child.once("error", reject);
-  });
-  result.catch(() => undefined);
-  return { child, ready, result };
-}
-
 describe("exactness across processes", () => {
   test.each<[Algorithm, number]>([
     ["fixed_window", PROCESSES * HITS_PER_PROCESS],
@@ -55,7 +37,7 @@ describe("exactness across processes", () => {
       const prefix = uniquePrefix(`exact-${algorithm}`);
       prefixes.push(prefix);
       const workers = Array.from({ length: PROCESSES }, () =>
-        startWorker([SHARED_REDIS_URL, prefix, algorithm, String(T0), String(HITS_PER_PROCESS)]),
+        forkWorker<WorkerResult>(WORKER, [SHARED_REDIS_URL, prefix, algorithm, String(T0), String(HITS_PER_PROCESS)]),
       );
       try {
         await Promise.all(workers.map((w) => w.ready));

@@ -1,8 +1,8 @@
-import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startRedisCluster, type RedisCluster } from "../support/redis-server.js";
+import { forkWorker } from "../support/fork-worker.js";
 import { SHARED_REDIS_URL, uniquePrefix } from "./backends.js";
 import { T0 } from "./semantic-cases.js";
 
@@ -15,24 +15,6 @@ const NOW = T0 + 10_000;
 interface WorkerResult {
   actual: number;
   errors: string[];
-}
-
-function startWorker(args: string[]): { child: ChildProcess; ready: Promise<void>; result: Promise<WorkerResult> } {
-  const child = fork(WORKER, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  const result = new Promise<WorkerResult>((resolve, reject) => {
-    child.on("message", (message: unknown) => {
-      if (message === "ready") onReady();
-      else resolve(message as WorkerResult);
-    });
-    child.once("exit", (code) => reject(new Error(`worker exited with ${String(code)} before answering`)));
-    child.once("error", reject);
-  });
-  result.catch(() => undefined);
-  return { child, ready, result };
 }
 
 let cluster: RedisCluster;
@@ -52,7 +34,7 @@ describe.each([
     async () => {
       const prefix = uniquePrefix("reconcile-exact");
       const raw = url() === SHARED_REDIS_URL ? new Redis(SHARED_REDIS_URL) : new Cluster(cluster.ports.map((port) => ({ host: "127.0.0.1", port })));
-      const workers = Array.from({ length: PROCESSES }, () => startWorker([url(), prefix, String(NOW), String(REQUESTS_PER_PROCESS)]));
+      const workers = Array.from({ length: PROCESSES }, () => forkWorker<WorkerResult>(WORKER, [url(), prefix, String(NOW), String(REQUESTS_PER_PROCESS)]));
       try {
         await Promise.all(workers.map((w) => w.ready));
         for (const w of workers) w.child.send("go");
