@@ -210,7 +210,14 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
 
   // Reconciles what Check reserved against what the response used (docs/ext-proc.md). Closed after
   // the server drained (the stack runs newest first), so reconciles in flight finish before the store closes.
-  const extProc = new ExtProcService({ reservationKey, store, logger, metrics: new ExtProcMetrics(metrics.registry), maxStreams: EXTPROC_MAX_STREAMS });
+  const extProc = new ExtProcService({
+    reservationKey,
+    store,
+    logger,
+    metrics: new ExtProcMetrics(metrics.registry),
+    maxStreams: EXTPROC_MAX_STREAMS,
+    ...(decisionLogs ? { decisionLog: (event) => void decisionLogs.enqueue(event) } : {}),
+  });
   stack.push(() => extProc.close());
   const server = new GrpcServer({
     addr: settings.grpcAddr,

@@ -1,3 +1,4 @@
+import type { DecisionLogEvent } from "../decision-log/index.js";
 import { TollgateError } from "../errors.js";
 import type { HttpBody, HttpHeaders, ProcessingRequest, ProcessingResponse } from "../gen/envoy/service/ext_proc/v3/external_processor.js";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../limits/reservation.js";
@@ -7,6 +8,7 @@ import { PROVIDER_IDS, type ProviderId } from "../llm/types.js";
 import type { Logger } from "../observability/logger.js";
 import { AUTHZ_NAMESPACE, answer, BODY_NOT_NEEDED, headerValue, messageKind, passThrough, USAGE_NAMESPACE } from "./messages.js";
 import { providerLabel, type ExtProcMetrics } from "./metrics.js";
+import { usageLogEvent } from "./usage-log.js";
 
 export interface SessionDeps {
   /** The HMAC key reservations are signed with (shared by every replica). */
@@ -14,6 +16,8 @@ export interface SessionDeps {
   store: Pick<LimitStore, "reconcile" | "peek">;
   logger: Logger;
   metrics: ExtProcMetrics;
+  /** Receives each usage_reconciled line as a decision-log event (the uploaded decision logs), linked to Check's by decision_id. */
+  decisionLog?: (event: DecisionLogEvent) => void;
   now?: () => number;
 }
 
@@ -310,6 +314,7 @@ export class StreamSession {
     };
     if (error !== undefined) this.deps.logger.error(line, "usage not reconciled: the reservation stands");
     else this.deps.logger.info(line, "usage reconciled");
+    this.deps.decisionLog?.(usageLogEvent(line));
   }
 }
 
