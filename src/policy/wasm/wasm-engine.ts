@@ -17,6 +17,15 @@ type PolicySource = Parameters<typeof opa.loadPolicySync>[0];
 const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<CompiledPolicy> } }).WebAssembly;
 
 const PAGE_LIMIT = 4096; // 256 MiB of linear memory per policy instance
+const PAGE_BYTES = 65_536;
+
+/** The exports of OPA's Wasm ABI that evaluation calls directly (ABI 1.2 and later). */
+interface OpaExports {
+  opa_eval(reserved: number, entrypoint: number, dataAddr: number, inputAddr: number, inputLen: number, heapAddr: number, format: number): number;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 function evalError(err: unknown): TollgateError {
   const detail = typeof err === "object" && err !== null && "message" in err ? String((err as { message: unknown }).message) : String(err);
@@ -43,6 +52,11 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly maskEntrypoint: string | undefined;
   private readonly dropEntrypoint: string | undefined;
   private readonly host: HostBuiltins;
+  private readonly entrypointIds: Readonly<Record<string, number>>;
+  /** opa_eval, when the module speaks ABI 1.2 or later; undefined leaves evaluation to opa-wasm. */
+  private readonly opaEval: OpaExports["opa_eval"] | undefined;
+  /** A view of the linear memory, renewed whenever the memory grows (growing detaches the old buffer). */
+  private view = new Uint8Array(0);
 
   /** With `module` (from compilePolicy) only instantiation runs here; without, the WASM is compiled synchronously. */
   constructor(built: BuiltPolicy, host: HostBuiltins, module?: CompiledPolicy) {
@@ -58,18 +72,16 @@ export class WasmPolicyEngine implements PolicyEngine {
     } catch (err) {
       throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
     }
-    if (!(built.entrypoint in this.policy.entrypoints)) {
+    this.entrypointIds = this.policy.entrypoints as Record<string, number>;
+    if (!Object.hasOwn(this.entrypointIds, built.entrypoint)) {
       throw new TollgateError("policy_build_error", `compiled policy has no entrypoint ${built.entrypoint}`);
     }
+    const exports = (this.policy.wasmInstance as { exports: Partial<OpaExports> }).exports;
+    this.opaEval = Number(this.policy.minorVersion) >= 2 && typeof exports.opa_eval === "function" ? exports.opa_eval : undefined;
   }
 
   evaluate(input: unknown): unknown {
-    this.host.beginEvaluation();
-    try {
-      return this.policy.evaluate(input, this.entrypoint);
-    } catch (err) {
-      throw evalError(err);
-    }
+    return this.evaluateAt(this.entrypoint, input);
   }
 
   memoryBytes(): number {
@@ -91,9 +103,42 @@ export class WasmPolicyEngine implements PolicyEngine {
   private evaluateAt(entrypoint: string, input: unknown): unknown {
     this.host.beginEvaluation();
     try {
-      return this.policy.evaluate(input, entrypoint);
+      if (!this.opaEval) return this.policy.evaluate(input, entrypoint);
+      return this.evalDirect(this.entrypointIds[entrypoint]!, input);
     } catch (err) {
       throw evalError(err);
     }
+  }
+
+  /**
+   * What opa-wasm's evaluate does on ABI 1.2 (one opa_eval call, the input's JSON text placed just
+   * above the data, where the evaluation heap starts), without its copies: the JSON text is encoded
+   * straight into linear memory, and the result's text decoded straight out of it.
+   */
+  private evalDirect(entrypointId: number, input: unknown): unknown {
+    const dataEnd: number = this.policy.dataHeapPtr;
+    let inputLen = 0;
+    // opa-wasm passes no input for any falsy value; kept so both paths see the same document.
+    if (input) {
+      const text = JSON.stringify(input);
+      let view = this.memory();
+      let written = utf8.encodeInto(text, view.subarray(dataEnd));
+      if (written.read < text.length) {
+        this.policy.mem.grow(Math.ceil((dataEnd + Buffer.byteLength(text) - view.byteLength) / PAGE_BYTES));
+        view = this.memory();
+        written = utf8.encodeInto(text, view.subarray(dataEnd));
+      }
+      inputLen = written.written;
+    }
+    const resultAddr = this.opaEval!(0, entrypointId, this.policy.dataAddr, inputLen > 0 ? dataEnd : 0, inputLen, dataEnd + inputLen, 0);
+    const view = this.memory();
+    const end = view.indexOf(0, resultAddr);
+    return JSON.parse(fromUtf8.decode(view.subarray(resultAddr, end < 0 ? view.length : end)));
+  }
+
+  private memory(): Uint8Array {
+    const buffer = this.policy.mem.buffer;
+    if (this.view.buffer !== buffer) this.view = new Uint8Array(buffer);
+    return this.view;
   }
 }
