@@ -1,6 +1,7 @@
 import type { Registry } from "prom-client";
 import type { TenantUsage } from "../authz/usage.js";
 import type { AdminContext, PolicyHistoryEntry } from "../status/context.js";
+import type { LlmUsage } from "./llm-usage.js";
 import { decisionTotals, metricSamples, rateLimitTotals, sumBy, type DecisionTotals, type RateLimitTotals } from "../observability/metric-values.js";
 
 export interface RatePoint {
@@ -78,6 +79,8 @@ export interface DashboardData {
   topDenyReasons: { reason: string; count: number }[];
   rateLimits: RateLimitTotals;
   tenants: TenantUsage[];
+  /** Reconciled LLM responses (ext_proc): tokens reserved against used, per tenant and provider. */
+  llmUsage: LlmUsage;
   timeline: PolicyHistoryEntry[];
   shadowDisagreements: Record<string, number>;
 }
@@ -86,15 +89,16 @@ const TOP_REASONS = 8;
 const TIMELINE = 50;
 
 /** Everything the dashboard draws, in one JSON document. Counts, revision ids and tenant names only. */
-export async function dashboardData(opts: { registry: Registry; sampler: DecisionSampler; context: AdminContext }): Promise<DashboardData> {
+export async function dashboardData(opts: { registry: Registry; sampler: DecisionSampler; context: AdminContext; llmUsage: () => Promise<LlmUsage> }): Promise<DashboardData> {
   const { registry, context } = opts;
-  const [status, totals, rateLimits, shadow, tenants, history] = await Promise.all([
+  const [status, totals, rateLimits, shadow, tenants, history, llmUsage] = await Promise.all([
     context.status(),
     decisionTotals(registry),
     rateLimitTotals(registry),
     metricSamples(registry, "tollgate_shadow_disagreements_total"),
     context.usage(),
     context.history(),
+    opts.llmUsage(),
   ]);
   const topDenyReasons = Object.entries(totals.byReason)
     .map(([reason, count]) => ({ reason, count }))
@@ -111,6 +115,7 @@ export async function dashboardData(opts: { registry: Registry; sampler: Decisio
     topDenyReasons,
     rateLimits,
     tenants,
+    llmUsage,
     timeline: history.slice(0, TIMELINE),
     shadowDisagreements: sumBy(shadow, "kind"),
   };

@@ -15,6 +15,7 @@ import type { AdminContext, AdminStatus } from "../status/context.js";
 import { capConnections } from "./connection-cap.js";
 import { dashboardData, DecisionSampler } from "./dashboard-feed.js";
 import { serveDashboardAsset } from "./dashboard-assets.js";
+import { llmUsageFromRegistry, llmUsageFromText, type LlmUsage } from "./llm-usage.js";
 import { httpStatusOf, readJsonBody, send, sendError, sendFailure, sendJson } from "./http.js";
 import { removeLocalToken, writeLocalToken } from "./local-token.js";
 
@@ -51,7 +52,7 @@ const HEADERS_TIMEOUT_MS = 10_000;
 /** Paths open without a token: probes, and the dashboard's static files (they hold no data). */
 const PUBLIC = /^\/(healthz|readyz|dashboard(\/.*)?)$/;
 const STATE_CHANGING = new Set(["/v1/policy/rollback", "/v1/policy/promote"]);
-const GET_ROUTES = new Set(["/healthz", "/readyz", "/metrics", "/v1/status", "/v1/policy/history", "/v1/usage", "/v1/dashboard", "/v1/report"]);
+const GET_ROUTES = new Set(["/healthz", "/readyz", "/metrics", "/v1/status", "/v1/policy/history", "/v1/usage", "/v1/llm-usage", "/v1/dashboard", "/v1/report"]);
 
 /**
  * The admin HTTP(S) server: probes, Prometheus metrics, status, policy history and usage, the live
@@ -200,8 +201,10 @@ export class AdminServer {
         return sendJson(res, 200, { entries: await this.call(() => ctx.history()) });
       case "/v1/usage":
         return sendJson(res, 200, { tenants: await this.call(() => ctx.usage()) });
+      case "/v1/llm-usage":
+        return sendJson(res, 200, await this.llmUsage());
       case "/v1/dashboard":
-        return sendJson(res, 200, await this.call(() => dashboardData({ registry: this.registry, sampler: this.sampler, context: ctx })));
+        return sendJson(res, 200, await this.call(() => dashboardData({ registry: this.registry, sampler: this.sampler, context: ctx, llmUsage: () => this.llmUsage() })));
       case "/v1/report": {
         const format = parseFormat(query.get("format") ?? undefined);
         const window = reportWindow({ from: query.get("from") ?? undefined, to: query.get("to") ?? undefined });
@@ -238,6 +241,12 @@ export class AdminServer {
       this.opts.logger.warn({ ...log, outcome: "refused", error: TollgateError.from(err).message }, `policy ${action} refused`);
       throw err;
     }
+  }
+
+  /** Tokens reserved against used by reconciled LLM responses; under `--workers` every worker's, from the primary's summed scrape. */
+  private async llmUsage(): Promise<LlmUsage> {
+    const all = this.opts.allMetrics;
+    return all ? llmUsageFromText((await this.call(all)).text) : llmUsageFromRegistry(this.registry);
   }
 
   private get registry(): Registry {

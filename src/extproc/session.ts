@@ -8,7 +8,7 @@ import { PROVIDER_IDS, type ProviderId } from "../llm/types.js";
 import type { Logger } from "../observability/logger.js";
 import { AUTHZ_NAMESPACE, answer, BODY_NOT_NEEDED, headerValue, messageKind, passThrough, USAGE_NAMESPACE } from "./messages.js";
 import { providerLabel, type ExtProcMetrics } from "./metrics.js";
-import { usageLogEvent } from "./usage-log.js";
+import { decisionTenant, usageLogEvent } from "./usage-log.js";
 
 export interface SessionDeps {
   /** The HMAC key reservations are signed with (shared by every replica). */
@@ -62,6 +62,8 @@ export class StreamSession {
   private reader: UsageReader | undefined;
   private budgets: Budget[] = [];
   private stoppedBy: string | undefined;
+  /** The decision's dynamic_metadata.tenant, for the usage line and the per-tenant metrics. */
+  private tenant: string | undefined;
   private bytes = 0;
   /** How events are separated on the wire, when tollgate can stop this response cleanly (uncompressed SSE or NDJSON). */
   private framing: "sse" | "ndjson" | undefined;
@@ -105,6 +107,7 @@ export class StreamSession {
       return answer({ responseHeaders: { response: undefined } }, { modeOverride: BODY_NOT_NEEDED });
     }
     this.reservation = reservation;
+    this.tenant = decisionTenant(req);
     const status = Number(headerValue(headers.headers, ":status"));
     if (!(status >= 200 && status < 400)) {
       // The provider refused or failed (or Envoy answered itself, e.g. 429 from the rate limit filter): nothing was used.
@@ -272,23 +275,23 @@ export class StreamSession {
   }
 
   private record(outcome: Outcome, r: Reservation, usage: UsageCount | undefined, actual: number, deltas: number[], outcomes: AdjustOutcome[] | undefined, error: string | undefined): void {
-    const m = this.deps.metrics;
-    const provider = providerLabel(r.provider);
     const reserved = Math.max(0, ...r.counters.map((c) => c.reserved));
-    const applied = outcomes?.some((o) => o.applied) ?? false;
-    m.streams.inc({ outcome });
-    if (usage) m.tokensActual.inc({ provider, source: usage.source }, actual);
-    if (this.reader && this.reader.malformed > 0) m.malformedEvents.inc({ provider }, this.reader.malformed);
-    if (r.counters.length > 0) {
-      m.tokensReserved.inc({ provider }, reserved);
-      if (applied && reserved > actual) m.tokensRefunded.inc({ provider }, reserved - actual);
-      if (applied && actual > reserved) m.tokensOvercharged.inc({ provider }, actual - reserved);
-    }
-    if (error !== undefined) m.reconcileFailures.inc({ reason: "store_unavailable" });
-    for (const o of outcomes ?? []) if (!o.applied) m.reconcileFailures.inc({ reason: o.reason ?? "not_applied" });
+    this.deps.metrics.reconciled({
+      provider: r.provider,
+      tenant: this.tenant,
+      outcome,
+      reserved,
+      hasCounters: r.counters.length > 0,
+      actual,
+      source: usage?.source,
+      applied: outcomes?.some((o) => o.applied) ?? false,
+      failures: [...(error !== undefined ? ["store_unavailable"] : []), ...(outcomes ?? []).filter((o) => !o.applied).map((o) => o.reason ?? "not_applied")],
+      malformed: this.reader?.malformed ?? 0,
+    });
     const line = {
       event: "usage_reconciled",
       decision_id: r.decisionId,
+      ...(this.tenant !== undefined ? { tenant: this.tenant } : {}),
       outcome,
       provider: r.provider,
       operation: r.operation,

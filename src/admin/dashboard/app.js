@@ -48,6 +48,11 @@
         scales: { x: { beginAtZero: true, suggestedMax: 100, title: { display: true, text: "% of limit used" } } },
       },
     }),
+    llmTenants: new Chart($("llm-tenants"), {
+      type: "bar",
+      data: { labels: [], datasets: [{ label: "reserved", data: [], backgroundColor: "#afb8c1" }, { label: "actual", data: [], backgroundColor: COLORS.tokens }] },
+      options: { ...common, indexAxis: "y", scales: { x: { beginAtZero: true, title: { display: true, text: "tokens" } } } },
+    }),
     timeline: new Chart($("timeline"), {
       type: "scatter",
       data: { datasets: [{ label: "policy events", data: [], pointRadius: 6, pointBackgroundColor: [] }] },
@@ -117,6 +122,8 @@
     const body = document.querySelector("#tenant-table tbody");
     body.replaceChildren(...limits.map((l) => row([[l.tenant], [l.name], [l.unit], [l.used, true], [l.limit, true], [`${l.windowSeconds} s`, true]])));
 
+    renderLlmUsage(d.llmUsage);
+
     const events = d.timeline.filter((e) => EVENTS.includes(e.event));
     const tl = charts.timeline;
     tl.data.datasets[0].data = events.map((e) => ({ x: Date.parse(e.at), y: EVENTS.indexOf(e.event), revision: e.revision }));
@@ -137,6 +144,29 @@
         li.textContent = `${dateTime(Date.parse(e.at))} ${e.event} ${e.revision || ""}${e.previousRevision ? ` (was ${e.previousRevision})` : ""}${who}${why}`;
         return li;
       }),
+    );
+  }
+
+  function renderLlmUsage(u) {
+    const sum = (rows, k) => rows.reduce((n, r) => n + r[k], 0);
+    text("llm-scope", u.scope === "all_workers" ? "all workers" : "this process");
+    text("llm-reserved", sum(u.tenants, "reserved"));
+    text("llm-actual", sum(u.tenants, "actual"));
+    text("llm-refunded", sum(u.tenants, "refunded"));
+    text("llm-overcharged", sum(u.tenants, "overcharged"));
+    text("llm-stopped", sum(u.tenants, "streamsStopped"));
+    text("llm-failures", Object.values(u.reconcileFailures).reduce((a, b) => a + b, 0));
+    const c = charts.llmTenants;
+    c.data.labels = u.tenants.map((t) => t.tenant);
+    c.data.datasets[0].data = u.tenants.map((t) => t.reserved);
+    c.data.datasets[1].data = u.tenants.map((t) => t.actual);
+    c.update();
+    const responses = (t) => Object.values(t.responses).reduce((a, b) => a + b, 0);
+    document.querySelector("#llm-tenant-table tbody").replaceChildren(
+      ...u.tenants.map((t) => row([[t.tenant], [responses(t), true], [t.reserved, true], [t.actual, true], [t.refunded, true], [t.overcharged, true], [t.streamsStopped, true], [t.reconcileFailures, true]])),
+    );
+    document.querySelector("#llm-provider-table tbody").replaceChildren(
+      ...u.providers.map((p) => row([[p.provider], [p.reserved, true], [p.actual, true], [p.estimated, true], [p.refunded, true], [p.overcharged, true], [p.streamsStopped, true]])),
     );
   }
 
