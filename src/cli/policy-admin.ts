@@ -1,38 +1,20 @@
-import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { localTokenPath } from "../admin/local-token.js";
-import { DEFAULT_LOCAL_TOKEN_DIR } from "../config/settings.js";
 import { TollgateError } from "../errors.js";
-import { isLoopbackExempt } from "../net/host-port.js";
+import { defaultAdminUrl, defaultLocalTokenDir, requiredAdminToken } from "./admin-target.js";
 
 interface AdminFlags {
-  adminUrl: string;
+  adminUrl?: string;
   tokenFile?: string;
   localTokenDir: string;
   operator?: string;
 }
 
-/** --token-file, else TOLLGATE_ADMIN_TOKEN, else the token a loopback server wrote for this port. */
-function resolveToken(flags: AdminFlags): string {
-  if (flags.tokenFile) return readFileSync(flags.tokenFile, "utf8").trim();
-  const fromEnv = process.env["TOLLGATE_ADMIN_TOKEN"];
-  if (fromEnv) return fromEnv;
-  const url = new URL(flags.adminUrl);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-  const local = localTokenPath(flags.localTokenDir, port);
-  if (isLoopbackExempt(host) && existsSync(local)) return readFileSync(local, "utf8").trim();
-  throw new TollgateError(
-    "config_error",
-    `rollback and promote need the admin token: set TOLLGATE_ADMIN_TOKEN or --token-file (a tollgate serving its admin API on loopback without a token writes one to ${local})`,
-  );
-}
-
 const TIMEOUT_MS = 10_000;
 
 /** POSTs a state-changing call to a running tollgate's admin API and prints its JSON answer. */
-async function call(path: string, flags: AdminFlags, body: Record<string, unknown>): Promise<void> {
-  const token = resolveToken(flags);
+async function call(path: string, given: AdminFlags, body: Record<string, unknown>): Promise<void> {
+  const flags = { ...given, adminUrl: given.adminUrl ?? defaultAdminUrl() };
+  const token = requiredAdminToken(flags);
   let res: Response;
   try {
     res = await fetch(new URL(path, flags.adminUrl), {
@@ -51,9 +33,9 @@ async function call(path: string, flags: AdminFlags, body: Record<string, unknow
 
 function adminOptions(cmd: Command): Command {
   return cmd
-    .option("--admin-url <url>", "the running tollgate's admin API", "http://127.0.0.1:8181")
+    .option("--admin-url <url>", "the running tollgate's admin API (default: TOLLGATE_HTTP_ADDR's, else http://127.0.0.1:8181)")
     .option("--token-file <file>", "file holding the admin token (else TOLLGATE_ADMIN_TOKEN, else the loopback server's generated token)")
-    .option("--local-token-dir <dir>", "where a loopback tollgate writes its generated admin token", process.env["TOLLGATE_ADMIN_LOCAL_TOKEN_DIR"] ?? DEFAULT_LOCAL_TOKEN_DIR)
+    .option("--local-token-dir <dir>", "where a loopback tollgate writes its generated admin token", defaultLocalTokenDir())
     .option("--operator <name>", "who is making the change, for the audit trail");
 }
 

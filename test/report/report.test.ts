@@ -255,7 +255,6 @@ describe("tollgate report (CLI) without a server", () => {
   });
 
   it.each([
-    [{}, /give --admin-url .*--audit-file/],
     [{ auditFile: "x", format: "pdf" }, /invalid format "pdf"/],
     [{ auditFile: "x", from: "2025-13-01" }, /invalid from "2025-13-01"/],
     [{ auditFile: "x", to: "31/03/2025" }, /invalid to "31\/03\/2025"/],
@@ -264,6 +263,10 @@ describe("tollgate report (CLI) without a server", () => {
     [{ adminUrl: "http://127.0.0.1:1" }, /cannot reach http:\/\/127\.0\.0\.1:1/],
   ])("bad input %o – a clear config_error", async (flags, message) => {
     await expect(runReport(flags, {})).rejects.toMatchObject({ code: "config_error", message: expect.stringMatching(message) });
+  });
+
+  it("no --admin-url and no --audit-file – asks the local server, at TOLLGATE_HTTP_ADDR", async () => {
+    await expect(runReport({}, { TOLLGATE_HTTP_ADDR: "127.0.0.1:1" })).rejects.toMatchObject({ code: "config_error", message: expect.stringMatching(/cannot reach http:\/\/127\.0\.0\.1:1/) });
   });
 });
 
