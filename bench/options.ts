@@ -12,7 +12,9 @@ export const ROW_IDS = [
 export type RowId = (typeof ROW_IDS)[number];
 
 export interface BenchOptions {
-  mode: "compare" | "soak" | "profile";
+  mode: "compare" | "soak" | "profile" | "extproc";
+  /** Run the ext_proc streamed-response rows (bench/extproc.ts): with --extproc, or after a compare run of every row. */
+  extproc: boolean;
   durationSeconds: number;
   warmupSeconds: number;
   rounds: number;
@@ -54,6 +56,7 @@ export const USAGE = `npm run bench -- [options]
   --no-half-rate            skip the p99-at-half-of-max-rps runs
   --soak [--soak-count n]   1,000,000 Checks against tollgate, reporting RSS growth
   --profile                 V8 CPU profiles of tollgate under Check and ShouldRateLimit load
+  --extproc                 only the ext_proc rows: a 200-chunk streamed response (a compare run without --rows ends with them)
   --no-build                skip npm run build
   --no-write                print only; leave BENCHMARKS.md alone`;
 
@@ -97,12 +100,13 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
       soak: { type: "boolean" },
       "soak-count": { type: "string" },
       profile: { type: "boolean" },
+      extproc: { type: "boolean" },
       "no-build": { type: "boolean" },
       "no-write": { type: "boolean" },
     },
   });
   if (values.help) return "help";
-  if (values.soak && values.profile) throw new TollgateError("config_error", "--soak and --profile are separate runs; give one");
+  if ([values.soak, values.profile, values.extproc].filter(Boolean).length > 1) throw new TollgateError("config_error", "--soak, --profile and --extproc are separate runs; give one");
   const rows = values.rows === undefined ? [...ROW_IDS] : values.rows.split(",").map((r) => r.trim());
   for (const r of rows) if (!(ROW_IDS as readonly string[]).includes(r)) throw new TollgateError("config_error", `unknown row ${JSON.stringify(r)}; rows are ${ROW_IDS.join(", ")}`);
   const serverCpu = cpu("server-cpu", values["server-cpu"], 1);
@@ -110,7 +114,8 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   if (!values["no-pin"] && serverCpu === loadCpu) throw new TollgateError("config_error", "--server-cpu and --load-cpu must differ");
   const abs = (p: string | undefined, fallback: string) => path.resolve(ROOT, p ?? fallback);
   return {
-    mode: values.soak ? "soak" : values.profile ? "profile" : "compare",
+    mode: values.soak ? "soak" : values.profile ? "profile" : values.extproc ? "extproc" : "compare",
+    extproc: values.extproc === true || (!values.soak && !values.profile && values.rows === undefined),
     durationSeconds: positiveInt("duration", values.duration, 10),
     warmupSeconds: positiveInt("warmup", values.warmup, 3),
     rounds: positiveInt("rounds", values.rounds, 2),

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { TollgateError } from "../src/errors.js";
 import { ROW_LABELS, startFleet, type Fleet } from "./fleet.js";
+import { runExtProcBench } from "./extproc.js";
 import { describeMachine, gitCommit } from "./machine.js";
 import { measureRow } from "./measure.js";
 import { parseOptions, USAGE, type BenchOptions, type RowId } from "./options.js";
@@ -121,10 +122,23 @@ async function main(): Promise<void> {
     return;
   }
   if (o.build) build();
-  const tools = await ensureTools(["ghz", "grpcurl", "opa-envoy-plugin", "ratelimit"], log);
-  if (o.mode === "soak") await runSoak(o, tools, log);
-  else if (o.mode === "profile") await runProfile(o, tools, log);
-  else await compare(o, tools);
+  if (o.mode !== "extproc") {
+    const tools = await ensureTools(["ghz", "grpcurl", "opa-envoy-plugin", "ratelimit"], log);
+    if (o.mode === "soak") await runSoak(o, tools, log);
+    else if (o.mode === "profile") await runProfile(o, tools, log);
+    else await compare(o, tools);
+  }
+  if (o.extproc) await extproc(o);
+}
+
+/** The ext_proc rows: one streamed response through tollgate beside a no-op ext_proc server and the usage reader alone. */
+async function extproc(o: BenchOptions): Promise<void> {
+  const { body } = await runExtProcBench({ ...o, log });
+  process.stdout.write(`\n${body}\n`);
+  if (o.write) {
+    writeSection(o.doc, "extproc", body);
+    log(`wrote the ext_proc section of ${o.doc}`);
+  }
 }
 
 // Exiting runs proc.ts's exit hook, which kills the servers this run started.

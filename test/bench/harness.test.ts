@@ -145,6 +145,7 @@ describe("options", () => {
     [["--rows", "ceiling,nope"], /unknown row "nope"/],
     [["--server-cpu", "0", "--load-cpu", "0"], /must differ/],
     [["--soak", "--profile"], /separate runs/],
+    [["--extproc", "--soak"], /separate runs/],
     [["--bogus"], /Unknown option/],
   ])("%j is refused", (argv, msg) => {
     expect(() => parseOptions(argv)).toThrow(msg);
@@ -155,6 +156,17 @@ describe("options", () => {
     expect(o).not.toBe("help");
     if (o === "help") return;
     expect({ mode: o.mode, d: o.durationSeconds, r: o.rounds, rows: o.rows.length, s: o.serverCpu, l: o.loadCpu, soak: o.soakCount }).toEqual({ mode: "compare", d: 10, r: 2, rows: 10, s: 1, l: 0, soak: 1_000_000 });
+  });
+
+  it.each([
+    ["a compare run of every row ends with the ext_proc rows", [], "compare", true],
+    ["--rows picks ghz rows only", ["--rows", "ceiling"], "compare", false],
+    ["--extproc runs only the ext_proc rows", ["--extproc"], "extproc", true],
+    ["--soak leaves them out", ["--soak"], "soak", false],
+  ])("%s", (_t, argv, mode, extproc) => {
+    const o = parseOptions(argv);
+    if (o === "help") throw new Error("help");
+    expect({ mode: o.mode, extproc: o.extproc }).toEqual({ mode, extproc });
   });
 });
 
