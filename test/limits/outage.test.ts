@@ -91,6 +91,7 @@ describe("bounded failure", () => {
     await server.kill();
     const killedAt = performance.now();
     await sleep(600);
+    const restartAt = performance.now();
     await server.start();
     const backAt = performance.now();
     await sleep(1500);
@@ -98,10 +99,12 @@ describe("bounded failure", () => {
 
     const { calls } = load;
     expectBounded(calls, ROOMY_TIMEOUT_MS);
-    expect(calls.filter((c) => c.startedAt < killStartedAt).every((c) => c.ok)).toBe(true);
-    const during = calls.filter((c) => c.startedAt > killedAt + 20 && c.startedAt + c.ms < backAt);
+    // A call still in flight when the process dies is rightly rejected: only those answered before the kill must be counted.
+    expect(calls.filter((c) => c.startedAt + c.ms < killStartedAt && !c.ok).map((c) => `${c.code} after ${Math.round(c.ms)} ms`)).toEqual([]);
+    // Ended before the restart began: a call queued while Redis was starting may rightly succeed.
+    const during = calls.filter((c) => c.startedAt > killedAt + 20 && c.startedAt + c.ms < restartAt);
     expect(during.length).toBeGreaterThan(5);
-    expect(during.every((c) => !c.ok)).toBe(true);
+    expect(during.filter((c) => c.ok).map((c) => `ok after ${Math.round(c.ms)} ms`)).toEqual([]);
     // "Fast" means without waiting out the deadline: a dropped connection fails at once.
     const sorted = during.map((c) => c.ms).sort((a, b) => a - b);
     expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(ROOMY_TIMEOUT_MS / 5);
@@ -132,8 +135,10 @@ describe("bounded failure", () => {
     const during = calls.filter((c) => c.startedAt > frozenAt && c.startedAt + c.ms < thawedAt);
     expect(during.length).toBeGreaterThan(3);
     expect(during.every((c) => !c.ok)).toBe(true);
-    // One pipeline waits out the deadline and stays the probe; the others do not queue behind it.
-    expect(during.some((c) => c.ms >= 40)).toBe(true);
+    // One pipeline waits out the deadline and stays the probe (it may have started just before the
+    // freeze, so look at every call that ended during it); the others do not queue behind it.
+    const endedDuring = calls.filter((c) => c.startedAt + c.ms > frozenAt && c.startedAt + c.ms < thawedAt);
+    expect(endedDuring.some((c) => !c.ok && c.ms >= 40)).toBe(true);
     expect(during.filter((c) => c.ms < 10).length).toBeGreaterThan(during.length / 2);
     expect(firstSuccessAfter(calls, thawedAt)).toBeLessThan(RECOVERY_MS);
   });
