@@ -53,7 +53,7 @@ function verificationFor(signing: BundleSigning, algorithm: string, keyId: strin
 export async function buildBundle(options: BuildBundleOptions): Promise<BuiltBundle> {
   const dir = path.resolve(options.dir);
   const output = path.resolve(options.output);
-  const scan = scanPolicyDir(dir);
+  const scan = await scanPolicyDir(dir);
   const algorithm = options.signing?.algorithm ?? DEFAULT_SIGNING_ALGORITHM;
   if (options.signing && !SIGNING_ALGORITHMS.includes(algorithm)) {
     throw new TollgateError("config_error", `unknown signing algorithm ${algorithm} (one of ${SIGNING_ALGORITHMS.join(", ")})`);

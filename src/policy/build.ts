@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
@@ -12,6 +12,8 @@ export interface BuildOptions {
   entrypoint: string;
   runTests: boolean;
   opaBin?: string;
+  /** Run opa at a lowered CPU priority: a server building beside its traffic. */
+  background?: boolean;
 }
 
 /**
@@ -23,8 +25,9 @@ export interface BuildOptions {
  */
 export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy> {
   const dir = path.resolve(options.dir);
-  const scan = scanPolicyDir(dir);
-  const work = mkdtempSync(path.join(os.tmpdir(), "tollgate-build-"));
+  const scan = await scanPolicyDir(dir);
+  const work = await mkdtemp(path.join(os.tmpdir(), "tollgate-build-"));
+  const run = { opaBin: options.opaBin, background: options.background ?? false };
   try {
     const out = path.join(work, "bundle.tar.gz");
     const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
@@ -41,12 +44,12 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
           "-o", out,
           dir,
         ],
-        { opaBin: options.opaBin },
+        run,
       ),
-      testsRun ? runOpa(["test", dir], { opaBin: options.opaBin }) : undefined,
+      testsRun ? runOpa(["test", dir], run) : undefined,
     ]);
-    return { ...loadBundle(readFileSync(out), { decisionPath: options.entrypoint, skipVerification: true }).built, testsRun };
+    return { ...loadBundle(await readFile(out), { decisionPath: options.entrypoint, skipVerification: true }).built, testsRun };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
 }

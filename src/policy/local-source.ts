@@ -61,7 +61,7 @@ export class LocalPolicySource implements PolicySource {
   /** Builds and activates the folder's current content. Rejects, changing nothing, on any error. */
   async load(): Promise<Revision> {
     const started = performance.now();
-    const rev = await this.opts.activator.activate(this.origin, () => buildPolicies({ dir: this.opts.dir, entrypoint: this.opts.entrypoint, runTests: this.opts.runTests }));
+    const rev = await this.opts.activator.activate(this.origin, () => buildPolicies({ dir: this.opts.dir, entrypoint: this.opts.entrypoint, runTests: this.opts.runTests, background: true }));
     this.opts.logger.debug({ event: "policy_built", revision: rev.revision, build_ms: Math.round(performance.now() - started) }, "policy built");
     return rev;
   }
