@@ -23,8 +23,11 @@ export const DEFAULT_HEADER_NAMES: Readonly<HeaderNames> = {
   retryAfter: "retry-after",
 };
 
+/** Shared by every header: the encoder only reads it. */
+const NO_BYTES = Buffer.alloc(0);
+
 function header(key: string, value: number): HeaderValue {
-  return { key, value: String(value), rawValue: Buffer.alloc(0) };
+  return { key, value: String(value), rawValue: NO_BYTES };
 }
 
 function resetSeconds(status: RateLimitResponse_DescriptorStatus): number {

@@ -42,7 +42,13 @@ export function windowStartSeconds(nowMs: number, windowSeconds: number): number
  * percent-encoded (and `%` too, so the encoding stays one-to-one).
  */
 export function encodeHashTag(hashTag: string): string {
-  return hashTag.replace(/[%{}]/g, (c) => (c === "%" ? "%25" : c === "{" ? "%7B" : "%7D"));
+  return HASH_TAG_SPECIALS.test(hashTag) ? hashTag.replace(/[%{}]/g, encodeSpecial) : hashTag;
+}
+
+const HASH_TAG_SPECIALS = /[%{}]/;
+
+function encodeSpecial(c: string): string {
+  return c === "%" ? "%25" : c === "{" ? "%7B" : "%7D";
 }
 
 export function counterKeys(options: { prefix: string; hashTag: string; request: LimitRequest; nowMs: number }): CounterKeys {
@@ -90,20 +96,21 @@ export function validateApply(requests: readonly LimitRequest[], options: ApplyO
   if (options.nowMs !== undefined && !isWholeInRange(options.nowMs, 0, Number.MAX_SAFE_INTEGER)) {
     throw invalid("nowMs must be a non-negative integer of epoch milliseconds");
   }
-  requests.forEach((r: LimitRequest | null | undefined, i) => {
-    const at = `requests[${i}]`;
-    if (typeof r !== "object" || r === null) throw invalid(`${at} must be an object`);
-    if (typeof r.key !== "string" || r.key.length === 0) throw invalid(`${at}.key must be a non-empty string`);
-    if (!isWholeInRange(r.limit, 0, MAX_UNITS)) throw invalid(`${at}.limit must be an integer in 0..${MAX_UNITS}`);
+  // Every call passes here: the field paths in messages are built only for a failure.
+  for (let i = 0; i < requests.length; i++) {
+    const r: LimitRequest | null | undefined = requests[i];
+    if (typeof r !== "object" || r === null) throw invalid(`requests[${i}] must be an object`);
+    if (typeof r.key !== "string" || r.key.length === 0) throw invalid(`requests[${i}].key must be a non-empty string`);
+    if (!isWholeInRange(r.limit, 0, MAX_UNITS)) throw invalid(`requests[${i}].limit must be an integer in 0..${MAX_UNITS}`);
     if (!isWholeInRange(r.windowSeconds, 1, MAX_WINDOW_SECONDS)) {
-      throw invalid(`${at}.windowSeconds must be an integer in 1..${MAX_WINDOW_SECONDS}`);
+      throw invalid(`requests[${i}].windowSeconds must be an integer in 1..${MAX_WINDOW_SECONDS}`);
     }
-    if (!isWholeInRange(r.hits, 0, MAX_UNITS)) throw invalid(`${at}.hits must be an integer in 0..${MAX_UNITS}`);
+    if (!isWholeInRange(r.hits, 0, MAX_UNITS)) throw invalid(`requests[${i}].hits must be an integer in 0..${MAX_UNITS}`);
     if (typeof r.algorithm !== "string" || !ALGORITHMS.has(r.algorithm)) {
-      throw invalid(`${at}.algorithm must be one of fixed_window, sliding_window, token_bucket`);
+      throw invalid(`requests[${i}].algorithm must be one of fixed_window, sliding_window, token_bucket`);
     }
-    if (r.hashTag !== undefined && (typeof r.hashTag !== "string" || r.hashTag.length === 0)) throw invalid(`${at}.hashTag must be a non-empty string`);
-  });
+    if (r.hashTag !== undefined && (typeof r.hashTag !== "string" || r.hashTag.length === 0)) throw invalid(`requests[${i}].hashTag must be a non-empty string`);
+  }
   if (options.stopIncrementWhenOver === true && requests.some((r) => (r.hashTag ?? options.hashTag) !== (requests[0]?.hashTag ?? options.hashTag))) {
     throw invalid("stopIncrementWhenOver needs every limit under one hash tag (it couples counters only within one atomic script)");
   }

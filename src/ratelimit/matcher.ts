@@ -173,3 +173,41 @@ export function matchLimit({ config, domain, descriptor }: MatchArgs): MatchedLi
   }
   return fromRule(found, counterKey, statsKey);
 }
+
+/** Most descriptors a MatchCache remembers; when full it starts over (high-cardinality values only cost a miss). */
+export const MATCH_CACHE_ENTRIES = 10_000;
+
+/** domain and entries, length-prefixed so that no two descriptors share a key (values may hold any character). */
+function descriptorIdentity(domain: string, entries: readonly RateLimitDescriptor_Entry[]): string {
+  let id = `${domain.length}:${domain}`;
+  for (const e of entries) id += `${e.key.length}:${e.key}${e.value.length}:${e.value}`;
+  return id;
+}
+
+/**
+ * matchLimit, remembered per config: without a limit override a descriptor's match depends only
+ * on the config, the domain and its entries, and a config never changes once loaded (a reload
+ * is a new object, which empties the cache). Saves the walk and its strings on every call.
+ * The MatchedLimit objects are shared between calls; they are read-only.
+ */
+export class MatchCache {
+  private config: RateLimitConfig | undefined;
+  private readonly matches = new Map<string, MatchedLimit | null>();
+
+  constructor(private readonly maxEntries = MATCH_CACHE_ENTRIES) {}
+
+  match(args: MatchArgs): MatchedLimit | undefined {
+    if (args.descriptor.limit) return matchLimit(args);
+    if (args.config !== this.config) {
+      this.matches.clear();
+      this.config = args.config;
+    }
+    const id = descriptorIdentity(args.domain, args.descriptor.entries);
+    const known = this.matches.get(id);
+    if (known !== undefined) return known ?? undefined;
+    const found = matchLimit(args);
+    if (this.matches.size >= this.maxEntries) this.matches.clear();
+    this.matches.set(id, found ?? null);
+    return found;
+  }
+}

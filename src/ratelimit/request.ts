@@ -39,46 +39,62 @@ function isUint32(n: unknown): n is number {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= MAX_UINT32;
 }
 
-function checkText(what: string, value: unknown, maxBytes: number): void {
-  if (typeof value !== "string") throw bad(`${what} must be a string`);
+/**
+ * The UTF-8 size of a string when it is over maxBytes, else -1. A UTF-16 unit encodes to at most
+ * 3 bytes, so strings short enough cannot be over and are not counted (the common case, per call).
+ */
+function oversize(value: string, maxBytes: number): number {
+  if (value.length * 3 <= maxBytes) return -1;
   const size = Buffer.byteLength(value, "utf8");
-  if (size > maxBytes) throw bad(`${what} is ${size} bytes, more than the limit of ${maxBytes}`);
+  return size > maxBytes ? size : -1;
+}
+
+/** Why a text field fails its bounds, or undefined when it does not. */
+function textProblem(value: unknown, maxBytes: number): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  const size = oversize(value, maxBytes);
+  return size < 0 ? undefined : `is ${size} bytes, more than the limit of ${maxBytes}`;
 }
 
 /**
  * Rejects what ratelimit rejects (empty domain, no descriptors) and what Envoy never sends or
  * that would cost unbounded work: too many descriptors or entries, empty or oversized keys and values.
  * Throws TollgateError("request_parse_error"), which maps to INVALID_ARGUMENT.
+ * Runs on every call, so messages (and the field paths in them) are built only for a failure.
  */
 export function checkRequest(req: RateLimitRequestWithAddends, bounds: RequestBounds): void {
   if (typeof req !== "object" || req === null) throw bad("rate limit request must be an object");
-  checkText("domain", req.domain, bounds.maxDomainBytes);
+  const domainProblem = textProblem(req.domain, bounds.maxDomainBytes);
+  if (domainProblem !== undefined) throw bad(`domain ${domainProblem}`);
   if (req.domain === "") throw bad("rate limit domain must not be empty");
   if (!Array.isArray(req.descriptors) || req.descriptors.length === 0) throw bad("rate limit descriptor list must not be empty");
   if (req.descriptors.length > bounds.maxDescriptors) {
     throw bad(`${req.descriptors.length} descriptors, more than the limit of ${bounds.maxDescriptors}`);
   }
   if (req.hitsAddend !== undefined && !isUint32(req.hitsAddend)) throw bad("hits_addend must be an integer from 0 to 4294967295");
-  req.descriptors.forEach((d, i) => checkDescriptor(d, `descriptors[${i}]`, bounds));
+  for (let i = 0; i < req.descriptors.length; i++) checkDescriptor(req.descriptors[i]!, i, bounds);
 }
 
-function checkDescriptor(d: DescriptorWithAddend, at: string, bounds: RequestBounds): void {
-  if (typeof d !== "object" || d === null) throw bad(`${at} must be an object`);
-  if (!Array.isArray(d.entries) || d.entries.length === 0) throw bad(`${at} has no entries`);
+function checkDescriptor(d: DescriptorWithAddend, i: number, bounds: RequestBounds): void {
+  if (typeof d !== "object" || d === null) throw bad(`descriptors[${i}] must be an object`);
+  if (!Array.isArray(d.entries) || d.entries.length === 0) throw bad(`descriptors[${i}] has no entries`);
   if (d.entries.length > bounds.maxEntriesPerDescriptor) {
-    throw bad(`${at} has ${d.entries.length} entries, more than the limit of ${bounds.maxEntriesPerDescriptor}`);
+    throw bad(`descriptors[${i}] has ${d.entries.length} entries, more than the limit of ${bounds.maxEntriesPerDescriptor}`);
   }
-  d.entries.forEach((e, j) => {
-    if (typeof e !== "object" || e === null) throw bad(`${at}.entries[${j}] must be an object`);
-    checkText(`${at}.entries[${j}].key`, e.key, bounds.maxKeyBytes);
-    if (e.key === "") throw bad(`${at}.entries[${j}].key must not be empty`);
-    checkText(`${at}.entries[${j}].value`, e.value, bounds.maxValueBytes);
-  });
+  for (let j = 0; j < d.entries.length; j++) {
+    const e = d.entries[j];
+    if (typeof e !== "object" || e === null) throw bad(`descriptors[${i}].entries[${j}] must be an object`);
+    const keyProblem = textProblem(e.key, bounds.maxKeyBytes);
+    if (keyProblem !== undefined) throw bad(`descriptors[${i}].entries[${j}].key ${keyProblem}`);
+    if (e.key === "") throw bad(`descriptors[${i}].entries[${j}].key must not be empty`);
+    const valueProblem = textProblem(e.value, bounds.maxValueBytes);
+    if (valueProblem !== undefined) throw bad(`descriptors[${i}].entries[${j}].value ${valueProblem}`);
+  }
   if (d.limit !== undefined && d.limit !== null && !isUint32(d.limit.requestsPerUnit)) {
-    throw bad(`${at}.limit.requests_per_unit must be an integer from 0 to 4294967295`);
+    throw bad(`descriptors[${i}].limit.requests_per_unit must be an integer from 0 to 4294967295`);
   }
   if (d.hitsAddend !== undefined && d.hitsAddend !== null && !isUint32(d.hitsAddend.value)) {
-    throw bad(`${at}.hits_addend must be an integer from 0 to 4294967295`);
+    throw bad(`descriptors[${i}].hits_addend must be an integer from 0 to 4294967295`);
   }
 }
 

@@ -9,11 +9,13 @@ import { systemClock, type Clock, type FailureMode, type LimitOutcome, type Limi
 import { planApply } from "./apply-plan.js";
 import type { RateLimitConfig } from "./config/types.js";
 import { DEFAULT_HEADER_NAMES, rateLimitHeaders, type HeaderNames } from "../limits/headers.js";
-import { matchLimit, type MatchedLimit } from "./matcher.js";
+import { MatchCache, type MatchedLimit } from "./matcher.js";
 import { checkRequest, DEFAULT_REQUEST_BOUNDS, hitsAddends, type RateLimitRequestWithAddends, type RequestBounds } from "./request.js";
 import { unitToProto } from "./units.js";
 
 const MAX_UINT32 = 4_294_967_295;
+/** Shared by every response: the encoder only reads it. */
+const NO_BYTES = Buffer.alloc(0);
 
 export interface RateLimitServiceOptions {
   /** The config to use for each call (e.g. `() => watcher.current()`); undefined means none is loaded yet. */
@@ -44,6 +46,7 @@ export class RateLimitService {
   private readonly clock: Clock;
   private readonly bounds: RequestBounds;
   private readonly headerNames: HeaderNames | undefined;
+  private readonly matches = new MatchCache();
 
   constructor(opts: RateLimitServiceOptions) {
     this.opts = opts;
@@ -93,13 +96,13 @@ export class RateLimitService {
   /** Matches every descriptor, then applies unlimited and replaces as ratelimit's constructLimitsToCheck. */
   private resolve(req: RateLimitRequestWithAddends, config: RateLimitConfig): Row[] {
     const hits = hitsAddends(req);
-    const matched = req.descriptors.map((descriptor) => matchLimit({ config, domain: req.domain, descriptor }));
+    const matched = req.descriptors.map((descriptor) => this.matches.match({ config, domain: req.domain, descriptor }));
     // Replaces are collected from every matched limit, unlimited ones included.
-    const replacing = new Set(matched.flatMap((m) => m?.replaces ?? []));
+    const replacing = matched.some((m) => m !== undefined && m.replaces.length > 0) ? new Set(matched.flatMap((m) => m?.replaces ?? [])) : undefined;
     return matched.map((limit, i) => {
       const h = hits[i] ?? 1;
       if (limit?.unlimited) return { limit: undefined, unlimited: true, hits: h };
-      if (limit && limit.name !== "" && replacing.has(limit.name)) return { limit: undefined, unlimited: false, hits: h };
+      if (limit && limit.name !== "" && replacing?.has(limit.name)) return { limit: undefined, unlimited: false, hits: h };
       return { limit, unlimited: false, hits: h };
     });
   }
@@ -156,7 +159,7 @@ export class RateLimitService {
       statuses,
       responseHeadersToAdd,
       requestHeadersToAdd: [],
-      rawBody: Buffer.alloc(0),
+      rawBody: NO_BYTES,
       dynamicMetadata: undefined,
       quota: undefined,
     };

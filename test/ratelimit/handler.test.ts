@@ -59,6 +59,25 @@ describe("decodeRateLimitRequest", () => {
     expect(decodeRateLimitRequest(bytes)).toEqual(RateLimitRequest.decode(bytes));
   });
 
+  it("finds hits_addend past unknown fields of every wire type, groups included, and the last occurrence wins", () => {
+    const dw = new BinaryWriter();
+    RateLimitDescriptor_Entry.encode({ key: "k", value: "v" }, dw.uint32((1 << 3) | 2).fork()).join();
+    dw.uint32((10 << 3) | 1).fixed64(123n); // fixed64
+    dw.uint32((11 << 3) | 5).fixed32(7); // fixed32
+    dw.uint32((12 << 3) | 3).uint32((1 << 3) | 0).uint32(300).uint32((13 << 3) | 3).uint32((13 << 3) | 4).uint32((12 << 3) | 4); // a group, nested
+    dw.uint32((3 << 3) | 2).fork().uint32((1 << 3) | 0).uint64(9).join();
+    dw.uint32((3 << 3) | 2).fork().uint32((2 << 3) | 0).uint32(1).uint32((1 << 3) | 0).uint64(300).join();
+    const w = new BinaryWriter();
+    w.uint32((1 << 3) | 2).string("svc");
+    w.uint32((7 << 3) | 2).bytes(new Uint8Array([1, 2, 3])); // unknown top-level field
+    w.uint32((2 << 3) | 2).bytes(dw.finish());
+    w.uint32((2 << 3) | 2).fork().uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string("a").join().join();
+    const bytes = Buffer.from(w.finish());
+    const req = decodeRateLimitRequest(bytes);
+    expect(req.descriptors.map((d) => d.hitsAddend)).toEqual([{ value: 300 }, undefined]);
+    expect({ ...req, descriptors: req.descriptors.map(({ hitsAddend: _, ...d }) => d) }).toEqual(RateLimitRequest.decode(bytes));
+  });
+
   it("a hits_addend beyond 2^53 decodes to a number the service then rejects", () => {
     const req = decodeRateLimitRequest(encodeRaw({ domain: "svc", descriptors: [{ entries: [["a", "1"]], addend: 2 ** 60 }] }));
     expect(req.descriptors[0]?.hitsAddend?.value).toBeGreaterThan(4294967295);

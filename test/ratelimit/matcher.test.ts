@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { TollgateError } from "../../src/errors.js";
 import { loadConfigDir, loadConfigFromSources } from "../../src/ratelimit/config/load.js";
 import type { RateLimitConfig } from "../../src/ratelimit/config/types.js";
-import { matchLimit, wildcardMatch, type MatchedLimit } from "../../src/ratelimit/matcher.js";
+import { MatchCache, matchLimit, wildcardMatch, type MatchedLimit } from "../../src/ratelimit/matcher.js";
 
 const FIXTURES = path.join(import.meta.dirname, "../fixtures/ratelimit");
 
@@ -243,5 +243,43 @@ describe("README examples", () => {
 
   it("example 4: a one-entry request does not match the depth-2 limit", () => {
     expect(match(readme, "example4", [["key", "value"]])).toBeUndefined();
+  });
+});
+
+describe("MatchCache", () => {
+  const descriptor = (entries: Entries, limit?: { requestsPerUnit: number; unit: number }) => ({ entries: entries.map(([key, value]) => ({ key, value })), limit });
+
+  it("answers as matchLimit, for matches and for misses, whatever the order of calls", () => {
+    const cache = new MatchCache();
+    const cases: Entries[] = [[["key1", "value1"], ["subkey1", "x"]], [["key2", "something"]], [["nope", "x"]], [["key2", "value2"]], [["key1", "value1"], ["subkey1", "subvalue1"]]];
+    for (let round = 0; round < 2; round++) {
+      for (const entries of cases) expect(cache.match({ config: basic, domain: "test-domain", descriptor: descriptor(entries) })).toEqual(match(basic, "test-domain", entries));
+    }
+  });
+
+  it("keeps descriptors apart that a plain join would confuse", () => {
+    // Both descriptors are "d_a_x_c_y_" as one joined string (and as ratelimit's cache key).
+    const config = loadConfigFromSources([{ name: "c.yaml", text: "domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: minute, requests_per_unit: 1}\n    descriptors:\n      - key: c\n        rate_limit: {unit: minute, requests_per_unit: 2}\n" }]);
+    const cache = new MatchCache();
+    expect(cache.match({ config, domain: "d", descriptor: descriptor([["a", "x_c_y"]]) })?.requestsPerUnit).toBe(1);
+    expect(cache.match({ config, domain: "d", descriptor: descriptor([["a", "x"], ["c", "y"]]) })?.requestsPerUnit).toBe(2);
+    expect(cache.match({ config, domain: "d", descriptor: descriptor([["a", "x_c_y"]]) })?.requestsPerUnit).toBe(1);
+  });
+
+  it("starts over for a new config, never serving a match of the old one", () => {
+    const cache = new MatchCache();
+    const one = loadConfigFromSources([{ name: "c.yaml", text: "domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 1}\n" }]);
+    const two = loadConfigFromSources([{ name: "c.yaml", text: "domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 2}\n" }]);
+    expect(cache.match({ config: one, domain: "d", descriptor: descriptor([["k", "v"]]) })?.requestsPerUnit).toBe(1);
+    expect(cache.match({ config: two, domain: "d", descriptor: descriptor([["k", "v"]]) })?.requestsPerUnit).toBe(2);
+  });
+
+  it("does not remember limit overrides, and stays within its bound", () => {
+    const cache = new MatchCache(2);
+    const override = (n: number) => cache.match({ config: basic, domain: "test-domain", descriptor: descriptor([["key2", "x"]], { requestsPerUnit: n, unit: 2 }) });
+    expect(override(7)?.requestsPerUnit).toBe(7);
+    expect(override(8)?.requestsPerUnit).toBe(8);
+    for (const v of ["a", "b", "c", "d"]) expect(cache.match({ config: basic, domain: "test-domain", descriptor: descriptor([["key2", v]]) })?.counterKey).toBe(`test-domain_key2_${v}_`);
+    expect((cache as unknown as { matches: Map<string, unknown> }).matches.size).toBeLessThanOrEqual(2);
   });
 });

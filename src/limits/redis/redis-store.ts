@@ -133,10 +133,11 @@ class RedisStore implements RedisLimitStore {
     if (requests.length === 0) return [];
     const nowMs = checkedNow(options.nowMs ?? this.clock.nowMs());
     const counterKeys = keysForApply({ prefix: this.keyPrefix, hashTag: options.hashTag, requests, nowMs });
-    const head = [String(nowMs), options.stopIncrementWhenOver === true ? "1" : "0"];
-    const groups = this.connection.cluster ? byTag(requests, options.hashTag) : [requests.map((_, i) => i)];
-    if (groups.length === 1) return parseReply(await this.runWithinDeadline(scriptCall(requests, counterKeys, head, groups[0]!)), requests.length);
-    const replies = await Promise.all(groups.map((group) => this.runWithinDeadline(scriptCall(requests, counterKeys, head, group))));
+    const stop = options.stopIncrementWhenOver === true;
+    if (!this.connection.cluster) return parseReply(await this.runWithinDeadline(scriptCall({ requests, counterKeys, nowMs, stop })), requests.length);
+    const groups = byTag(requests, options.hashTag);
+    if (groups.length === 1) return parseReply(await this.runWithinDeadline(scriptCall({ requests, counterKeys, nowMs, stop })), requests.length);
+    const replies = await Promise.all(groups.map((indexes) => this.runWithinDeadline(scriptCall({ requests, counterKeys, nowMs, stop, indexes }))));
     const outcomes: LimitOutcome[] = new Array<LimitOutcome>(requests.length);
     groups.forEach((group, g) => {
       const parsed = parseReply(replies[g], group.length);
@@ -210,32 +211,46 @@ function byTag(requests: readonly LimitRequest[], defaultTag: string): number[][
   return [...groups.values()];
 }
 
-/** The script call for some of the requests: their two keys each, then the shared head and four args each. */
-function scriptCall(requests: readonly LimitRequest[], counterKeys: readonly CounterKeys[], head: readonly string[], indexes: readonly number[]): ScriptCall {
+/**
+ * The script call for the requests (or those at `indexes`): their two keys each, then nowMs and
+ * the stop flag, then four args each.
+ */
+function scriptCall(p: { requests: readonly LimitRequest[]; counterKeys: readonly CounterKeys[]; nowMs: number; stop: boolean; indexes?: readonly number[] }): ScriptCall {
+  const count = p.indexes?.length ?? p.requests.length;
   const keys: string[] = [];
-  const args = [...head];
-  for (const i of indexes) {
-    const r = requests[i]!;
-    const k = counterKeys[i]!;
+  const args = [String(p.nowMs), p.stop ? "1" : "0"];
+  for (let j = 0; j < count; j++) {
+    const i = p.indexes ? p.indexes[j]! : j;
+    const r = p.requests[i]!;
+    const k = p.counterKeys[i]!;
     keys.push(k.current, k.previous);
     args.push(r.algorithm, String(r.limit), String(r.windowSeconds), String(r.hits));
   }
   return { script: "apply", keys, args };
 }
 
+/** A reply number: Redis answers integers; a string is accepted if it holds one. NaN otherwise. */
+function replyNumber(v: unknown): number {
+  return typeof v === "number" ? v : typeof v === "string" ? Number(v) : Number.NaN;
+}
+
 function parseReply(reply: unknown, count: number): LimitOutcome[] {
   if (!Array.isArray(reply) || reply.length !== count * 3) {
     throw unavailable(`unexpected script reply ${JSON.stringify(reply)}`);
   }
-  const numbers = reply.map((v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Number(v) : Number.NaN));
-  if (!numbers.every((v) => Number.isSafeInteger(v) && v >= 0)) {
-    throw unavailable(`unexpected script reply ${JSON.stringify(reply)}`);
-  }
-  const outcomes: LimitOutcome[] = [];
+  const outcomes: LimitOutcome[] = new Array<LimitOutcome>(count);
   for (let i = 0; i < count; i++) {
-    outcomes.push({ over: numbers[i * 3] === 1, remaining: numbers[i * 3 + 1] ?? 0, resetSeconds: numbers[i * 3 + 2] ?? 0 });
+    const over = replyNumber(reply[i * 3]);
+    const remaining = replyNumber(reply[i * 3 + 1]);
+    const resetSeconds = replyNumber(reply[i * 3 + 2]);
+    if (!wholeCount(over) || !wholeCount(remaining) || !wholeCount(resetSeconds)) throw unavailable(`unexpected script reply ${JSON.stringify(reply)}`);
+    outcomes[i] = { over: over === 1, remaining, resetSeconds };
   }
   return outcomes;
+}
+
+function wholeCount(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
 }
 
 const REASONS = [undefined, "window_rolled", "expired"] as const;
