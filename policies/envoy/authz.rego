@@ -36,12 +36,15 @@ allow := {"allowed": true} if {
 	not identity.tenant
 } else := deny(400, "body_truncated", "the request body is too large to inspect") if {
 	llm.error.code == "body_truncated"
+	not access.truncated_admitted
 } else := deny(400, "unreadable_body", llm.error.message) if {
 	llm.error
+	not access.truncated_admitted
 } else := deny(403, "operation_not_allowed", sprintf("operation %s is not allowed for this key", [llm.operation])) if {
 	not access.operation_allowed
 } else := deny(403, "model_not_allowed", sprintf("model %v is not allowed for this key", [llm.model])) if {
 	not access.model_allowed
+	not access.model_unchecked
 } else := deny(403, "stream_not_allowed", "streaming is not allowed for this key") if {
 	not access.stream_allowed
 } else := deny(400, "cap_exceeded", sprintf("max output tokens %d exceed this key's cap of %d", [llm.max_output_tokens, access.role.max_output_tokens])) if {
@@ -61,10 +64,14 @@ granted := {
 	"query_parameters_to_remove": upstream.remove_query,
 	"limits": limits.declared,
 	"dynamic_metadata": {
-		"reason": "allowed",
+		"reason": allowed_reason,
 		"tenant": identity.tenant,
 		"provider": llm.provider,
 		"model": llm.model,
 		"reserved_tokens": access.reserved_tokens,
 	},
 }
+
+allowed_reason := "allowed_truncated_body" if access.truncated_admitted
+
+else := "allowed"

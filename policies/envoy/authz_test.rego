@@ -157,3 +157,48 @@ test_truncated_body_denied if {
 	d.http_status == 400
 	d.dynamic_metadata.reason == "body_truncated"
 }
+
+# What Envoy sends for a body over max_request_bytes: the first bytes, unparsed, and the full size.
+truncated_chat := object.union(chat(hello("gpt-4o-mini"), bearer(fixture.key)), {
+	"attributes": {"request": {"http": {"size": "2097152"}}},
+	"parsed_body": null,
+	"llm": {"model": null, "estimated_input_tokens": 0, "truncated": true, "texts": [], "error": {"code": "body_truncated", "message": "cut"}},
+})
+
+allow_truncated := fixture.with_changes({"roles": {"tester": {"truncated_body": "allow"}}})
+
+test_truncated_body_admitted_for_a_role_that_allows_it if {
+	d := authz.allow with input as truncated_chat with data.gateway as allow_truncated
+	d.allowed
+	d.dynamic_metadata.reason == "allowed_truncated_body"
+	d.headers["x-tollgate-upstream"] == "mock-llm"
+
+	# The input is unknown (estimated 0): the role's output cap of 512 is reserved, reconciled later.
+	d.dynamic_metadata.reserved_tokens == 512
+	some l in d.limits
+	l.name == "tokens_per_minute"
+	l.reconcile == true
+}
+
+test_truncated_body_denied_unless_the_role_allows_it if {
+	d := authz.allow with input as truncated_chat with data.gateway as fixture.with_changes({"roles": {"tester": {"truncated_body": "deny"}}})
+	d.dynamic_metadata.reason == "body_truncated"
+}
+
+test_truncated_body_still_needs_a_valid_key if {
+	i := object.union(truncated_chat, {"attributes": {"request": {"http": {"headers": bearer("tg-not-a-key")}}}})
+	d := authz.allow with input as i with data.gateway as allow_truncated
+	d.http_status == 401
+}
+
+test_truncated_body_still_checks_a_model_the_path_names if {
+	i := object.union(truncated_chat, {"llm": {"model": "gpt-4o"}})
+	d := authz.allow with input as i with data.gateway as allow_truncated
+	d.dynamic_metadata.reason == "model_not_allowed"
+}
+
+test_other_unreadable_bodies_stay_denied_when_truncated_bodies_are_allowed if {
+	i := object.union(chat(hello("gpt-4o-mini"), bearer(fixture.key)), {"llm": {"error": {"code": "body_not_json", "message": "x"}}})
+	d := authz.allow with input as i with data.gateway as allow_truncated
+	d.dynamic_metadata.reason == "unreadable_body"
+}

@@ -26,5 +26,21 @@ max_output_tokens := llm.max_output_tokens if is_number(llm.max_output_tokens)
 
 else := role.max_output_tokens
 
-# Tokens reserved against the budget at admission.
+# A body over the proxy's inspection limit (Envoy's max_request_bytes, tollgate's maxBodyBytes)
+# arrives cut and unparsed (llm.error.code body_truncated). The shipped choice is to deny it. A role
+# with "truncated_body": "allow" admits it on the key and the operation alone: a model the path
+# does not name, streaming, the output cap and the prompt guard cannot be checked, and the input
+# tokens are unknown (estimated 0): the budgets see the real usage only at the end of the response
+# (reconcile), so one such request can take a tenant over its budget, and the next is refused.
+truncated_admitted if {
+	llm.error.code == "body_truncated"
+	role.truncated_body == "allow"
+}
+
+model_unchecked if {
+	truncated_admitted
+	not is_string(llm.model)
+}
+
+# Tokens reserved against the budget at admission (corrected to the real usage at the end).
 reserved_tokens := llm.estimated_input_tokens + max_output_tokens

@@ -55,14 +55,19 @@ describe("Envoy-shaped fixtures against the shipped policy and ratelimit config"
     expect(body.error).toMatchObject({ code: 403, status: "PERMISSION_DENIED" });
   });
 
-  it("ratelimit-acme-openai – acme's tenant, tenant+upstream and per-IP limits, in order", async () => {
+  it("ratelimit-acme-openai – acme's tenant and tenant+upstream limits, in order", async () => {
     const res = await limit("ratelimit-acme-openai");
     expect(res.overallCode).toBe(1);
     expect(res.statuses.map((s) => [s.currentLimit?.requestsPerUnit, s.limitRemaining])).toEqual([
       [60, 59],
       [30, 29],
-      [20, 19],
     ]);
+  });
+
+  it("ratelimit-flood-guard – the per-client limit the flood guard asks about before ext_authz", async () => {
+    const res = await limit("ratelimit-flood-guard");
+    expect(res.overallCode).toBe(1);
+    expect(res.statuses.map((s) => [s.currentLimit?.requestsPerUnit, s.limitRemaining])).toEqual([[20, 19]]);
   });
 
   it("ratelimit-acme-mock-llm – the mock-llm upstream is unlimited", async () => {

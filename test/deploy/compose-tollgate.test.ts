@@ -85,11 +85,12 @@ describe("tollgate as docker-compose.yml starts it", () => {
   });
 
   const scenarios: [string, string[]][] = [
-    ["ratelimit-acme-openai.json", ["60/MINUTE", "30/MINUTE", "20/SECOND"]],
-    ["ratelimit-acme-mock-llm.json", ["60/MINUTE", "unlimited", "20/SECOND"]],
-    ["ratelimit-globex-anthropic.json", ["600/MINUTE", "300/MINUTE", "20/SECOND"]],
+    ["ratelimit-flood-guard.json", ["20/SECOND"]],
+    ["ratelimit-acme-openai.json", ["60/MINUTE", "30/MINUTE"]],
+    ["ratelimit-acme-mock-llm.json", ["60/MINUTE", "unlimited"]],
+    ["ratelimit-globex-anthropic.json", ["600/MINUTE", "300/MINUTE"]],
   ];
-  it.each(scenarios)("answers ShouldRateLimit for fixture %s with OK and limits %j", async (file, limits) => {
+  it.each(scenarios)("answers ShouldRateLimit for fixture %s with OK and limits %j, and no headers of its own (Envoy's filter writes x-ratelimit-*)", async (file, limits) => {
     const request = RateLimitRequest.fromJSON(JSON.parse(readFileSync(repoPath(`test/fixtures/envoy/${file}`), "utf8")));
     const client = new RateLimitServiceClient(`127.0.0.1:${grpcAddr.split(":").pop()}`, credentials.createInsecure());
     try {
@@ -98,7 +99,8 @@ describe("tollgate as docker-compose.yml starts it", () => {
       );
       const json = RateLimitResponse.toJSON(response) as { overallCode: string; statuses: { code: string; currentLimit?: { requestsPerUnit?: number; unit: string }; limitRemaining?: number }[] };
       expect(json.overallCode).toBe("OK");
-      expect(json.statuses.map((s) => s.code)).toEqual(["OK", "OK", "OK"]);
+      expect(json.statuses.map((s) => s.code)).toEqual(limits.map(() => "OK"));
+      expect(response.responseHeadersToAdd).toEqual([]);
       expect(json.statuses.map((s) => (s.currentLimit ? `${s.currentLimit.requestsPerUnit}/${s.currentLimit.unit}` : s.limitRemaining === 4294967295 ? "unlimited" : "none"))).toEqual(limits);
     } finally {
       client.close();
@@ -113,6 +115,21 @@ describe("tollgate as docker-compose.yml starts it", () => {
       const response = await new Promise<CheckResponse>((resolve, reject) => client.check(request, (err, res) => (err ? reject(err) : resolve(res))));
       expect(response.status).toBeDefined();
       expect(response.okResponse !== undefined || response.deniedResponse !== undefined).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("allows the demo key's chat request without RateLimit-* headers of its own (one source per response: Envoy's)", async () => {
+    const request = CheckRequest.fromJSON(JSON.parse(readFileSync(repoPath("test/fixtures/envoy/check-openai-chat.json"), "utf8")));
+    const client = new AuthorizationClient(`127.0.0.1:${grpcAddr.split(":").pop()}`, credentials.createInsecure());
+    try {
+      const response = await new Promise<CheckResponse>((resolve, reject) => client.check(request, (err, res) => (err ? reject(err) : resolve(res))));
+      expect(response.status?.code).toBe(0);
+      const added = response.okResponse!.responseHeadersToAdd.map((h) => h.header?.key);
+      expect(added.filter((k) => /ratelimit|retry-after/i.test(k ?? ""))).toEqual([]);
+      // The policy's limits still ran: the decision carries the per-tenant counters.
+      expect(JSON.stringify(response.dynamicMetadata)).toContain("requests_per_minute");
     } finally {
       client.close();
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkComposeStack, environmentOf, interpolate, parseDotEnv } from "./support/compose-checks.js";
+import { checkComposeStack, environmentOf, interpolate, parseDotEnv, providerKeyNames } from "./support/compose-checks.js";
 import { isExposeSpec, isGoDuration, isPortSpec, isSubnet, validateComposeSchema } from "./support/compose-schema.js";
 import { dockerIgnored, parseDockerfile } from "./support/dockerfile.js";
 import { at, listAt } from "./support/paths.js";
@@ -29,7 +29,7 @@ describe("docker-compose.yml", () => {
 
   it(".env.example declares exactly the variables the compose file reads", () => {
     const { names, unset } = interpolate(raw, envExample);
-    expect([...names].sort()).toEqual(["ANTHROPIC_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "TOLLGATE_ADMIN_TOKEN", "TOLLGATE_HTTP_ADDR", "TOLLGATE_LOG_LEVEL"]);
+    expect([...names].sort()).toEqual(["ANTHROPIC_API_KEY", "AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "OPENAI_API_KEY", "TOLLGATE_ADMIN_TOKEN", "TOLLGATE_HTTP_ADDR", "TOLLGATE_LOG_LEVEL"]);
     expect(Object.keys(envExample).sort()).toEqual([...names].sort());
     expect([...unset]).toEqual([]);
   });
@@ -40,14 +40,16 @@ describe("docker-compose.yml", () => {
     expect(environmentOf(at(value, "services.tollgate"))["TOLLGATE_LOG_LEVEL"]).toBe("info");
   });
 
-  it("passes provider keys to tollgate only, each from the variable of the same name", () => {
+  it("passes every provider key the shipped policy names (data.json credentials) to tollgate only, each from the variable of the same name", () => {
+    const expected = providerKeyNames();
+    expect(expected).toEqual(["OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY"]);
     const services = at(raw, "services");
     for (const [name, service] of Object.entries(services)) {
       const keys = Object.keys(environmentOf(service as Record<string, unknown>)).filter((k) => k.endsWith("_API_KEY"));
-      expect(keys, name).toEqual(name === "tollgate" ? ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY"] : []);
+      expect(keys, name).toEqual(name === "tollgate" ? expected : []);
     }
     const env = environmentOf(at(raw, "services.tollgate"));
-    for (const key of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY"]) expect(env[key]).toBe(`\${${key}:-}`);
+    for (const key of expected) expect(env[key]).toBe(`\${${key}:-}`);
   });
 
   it("keeps .env out of git and out of the build context, .env.example in", () => {
@@ -230,6 +232,27 @@ const broken: BrokenCase[] = [
       delete at(d, "services.tollgate.environment")["GEMINI_API_KEY"];
     },
     expected: [["services.tollgate.environment", /^GEMINI_API_KEY is not passed to tollgate$/]],
+  },
+  {
+    title: "cross-check: the Azure OpenAI key not passed",
+    mutate: (d) => {
+      delete at(d, "services.tollgate.environment")["AZURE_OPENAI_API_KEY"];
+    },
+    expected: [["services.tollgate.environment", /^AZURE_OPENAI_API_KEY is not passed to tollgate$/]],
+  },
+  {
+    title: "cross-check: tollgate adding its own rate-limit headers beside Envoy's",
+    mutate: (d) => {
+      delete at(d, "services.tollgate.environment")["TOLLGATE_RATELIMIT_HEADERS"];
+    },
+    expected: [["services.tollgate.environment", /^TOLLGATE_RATELIMIT_HEADERS must be false/]],
+  },
+  {
+    title: "cross-check: the ollama cluster's host.docker.internal not mapped",
+    mutate: (d) => {
+      delete at(d, "services.envoy")["extra_hosts"];
+    },
+    expected: [["services.envoy.extra_hosts", /^envoy cluster ollama dials host\.docker\.internal/]],
   },
 ];
 

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type protobuf from "protobufjs";
 import { checkEnvoySemantics } from "./support/envoy-checks.js";
 import { loadEnvoyRoot } from "./support/envoy-protos.js";
-import { AUTHZ, BOOTSTRAP, EXT_PROC, HCM, RATELIMIT, ROUTER, ROUTES, TOLLGATE } from "./support/envoy-yaml-paths.js";
+import { AUTHZ, BOOTSTRAP, EXT_PROC, FLOOD_GUARD, HCM, RATELIMIT, ROUTER, ROUTES, TOLLGATE } from "./support/envoy-yaml-paths.js";
 import { at, listAt } from "./support/paths.js";
 import { clone, readRepoYaml } from "./support/repo.js";
 import { decodeStrict, type Issue } from "./support/strict-protojson.js";
@@ -139,7 +139,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [`${RATELIMIT}.enable_x_ratelimit_headers`, /^"DRAFT_VERSION_04" is not a value of enum/],
-      [`${HCM}.http_filters[ratelimit]`, /^enable_x_ratelimit_headers should be DRAFT_VERSION_03$/],
+      [`${HCM}.http_filters[envoy.filters.http.ratelimit]`, /^enable_x_ratelimit_headers must be DRAFT_VERSION_03 on the stage-0 filter \(one source of x-ratelimit-\* per response\), got DRAFT_VERSION_04$/],
     ],
   },
   {
@@ -156,7 +156,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [`${RATELIMIT}.@type`, /^unresolvable @type "type\.googleapis\.com\/envoy\.extensions\.filters\.http\.ratelimit\.v3\.RateLimits"/],
-      [`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found ExtAuthz, RateLimits, ExternalProcessor, Router$/],
+      [`${HCM}.http_filters`, /^filters must run RateLimit \(flood guard\), ExtAuthz, RateLimit, ExternalProcessor, Router; found RateLimit, ExtAuthz, RateLimits, ExternalProcessor, Router$/],
     ],
   },
   {
@@ -166,7 +166,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [ROUTER, /^google\.protobuf\.Any needs a string "@type"/],
-      [`${HCM}.http_filters`, /found ExtAuthz, RateLimit, ExternalProcessor, undefined$/],
+      [`${HCM}.http_filters`, /found RateLimit, ExtAuthz, RateLimit, ExternalProcessor, undefined$/],
     ],
   },
   {
@@ -197,7 +197,7 @@ const broken: BrokenCase[] = [
     },
     expected: [
       [`${RATELIMIT}.domain`, /^must be at least 1 characters long$/],
-      [`${HCM}.http_filters[ratelimit].domain`, /^domain must be "tollgate", got $/],
+      [`${HCM}.http_filters[envoy.filters.http.ratelimit].domain`, /^domain must be "tollgate", got $/],
     ],
   },
   {
@@ -283,12 +283,58 @@ const broken: BrokenCase[] = [
     ],
   },
   {
-    title: "wrong filter order: rate limit before authorization",
+    title: "wrong filter order: the tenant rate limit before authorization",
+    mutate: (cfg) => {
+      const filters = listAt(cfg, `${HCM}.http_filters`);
+      [filters[1], filters[2]] = [filters[2], filters[1]];
+    },
+    expected: [
+      [`${HCM}.http_filters`, /^filters must run RateLimit \(flood guard\), ExtAuthz, RateLimit, ExternalProcessor, Router; found RateLimit, RateLimit, ExtAuthz, ExternalProcessor, Router$/],
+      [`${HCM}.http_filters[envoy.filters.http.ratelimit].stage`, /^the flood guard before ext_authz must be stage 1, got 0$/],
+      [`${HCM}.http_filters[envoy.filters.http.ratelimit]`, /^enable_x_ratelimit_headers must be OFF on the flood guard/],
+    ],
+  },
+  {
+    title: "wrong filter order: the flood guard after authorization (a flood of bad keys costs a Check each)",
     mutate: (cfg) => {
       const filters = listAt(cfg, `${HCM}.http_filters`);
       [filters[0], filters[1]] = [filters[1], filters[0]];
     },
-    expected: [[`${HCM}.http_filters`, /^filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found RateLimit, ExtAuthz, ExternalProcessor, Router$/]],
+    expected: [
+      [`${HCM}.http_filters`, /^filters must run RateLimit \(flood guard\), ExtAuthz, RateLimit, ExternalProcessor, Router; found ExtAuthz, RateLimit, RateLimit, ExternalProcessor, Router$/],
+      [`${HCM}.http_filters[flood_guard].stage`, /^the ratelimit filter after ext_authz must be stage 0, got 1$/],
+      [`${HCM}.http_filters[flood_guard]`, /^enable_x_ratelimit_headers must be DRAFT_VERSION_03 on the stage-0 filter/],
+    ],
+  },
+  {
+    title: "two sources of rate-limit headers: the flood guard adds x-ratelimit-* too",
+    mutate: (cfg) => {
+      at(cfg, FLOOD_GUARD)["enable_x_ratelimit_headers"] = "DRAFT_VERSION_03";
+    },
+    expected: [[`${HCM}.http_filters[flood_guard]`, /^enable_x_ratelimit_headers must be OFF on the flood guard \(one source of x-ratelimit-\* per response\), got DRAFT_VERSION_03$/]],
+  },
+  {
+    title: "the flood guard descriptor missing from the catch-all route (the flood guard would never run)",
+    mutate: (cfg) => {
+      at(cfg, `${ROUTES}[9]`)["route"] = { cluster: "no-upstream" };
+    },
+    expected: [[`${ROUTES}[9].route.rate_limits`, /^route "no-upstream" is matched before ext_authz: it must carry the stage-1 flood guard descriptor$/]],
+  },
+  {
+    title: "the client address counted again after ext_authz (twice per request)",
+    mutate: (cfg) => {
+      unshareRateLimits(cfg, 1);
+      listAt(cfg, `${ROUTES}[1].route.rate_limits`).push({ actions: [{ generic_key: { descriptor_value: "per_client_ip" } }, { remote_address: {} }] });
+    },
+    expected: [[`${ROUTES}[1].route.rate_limits[2]`, /^the client address is counted by the flood guard before ext_authz/]],
+  },
+  {
+    title: "the Azure OpenAI route missing",
+    mutate: (cfg) => {
+      const routes = listAt(cfg, ROUTES);
+      routes.splice(routes.findIndex((r) => (r as Record<string, unknown>)["name"] === "azure-openai"), 1);
+    },
+    expected: [[`${HCM}.route_config`, /^no route for x-tollgate-upstream "azure-openai"$/]],
   },
   {
     title: "wrong filter order: router not last",
@@ -296,7 +342,7 @@ const broken: BrokenCase[] = [
       const filters = listAt(cfg, `${HCM}.http_filters`);
       filters.unshift(filters.pop());
     },
-    expected: [[`${HCM}.http_filters`, /found Router, ExtAuthz, RateLimit, ExternalProcessor$/]],
+    expected: [[`${HCM}.http_filters`, /found Router, RateLimit, ExtAuthz, RateLimit, ExternalProcessor$/]],
   },
   {
     title: "HTTP/1.1 tollgate cluster (gRPC needs HTTP/2)",
@@ -306,6 +352,7 @@ const broken: BrokenCase[] = [
       (options[key] as Record<string, unknown>)["explicit_http_config"] = { http_protocol_options: {} };
     },
     expected: [
+      ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
       ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
       ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
       ["clusters.tollgate", /^a gRPC cluster must speak HTTP\/2/],
@@ -374,14 +421,15 @@ const broken: BrokenCase[] = [
     title: "rate limit keyed on a client-controlled header",
     mutate: (cfg) => {
       unshareRateLimits(cfg, 2);
-      at(cfg, `${ROUTES}[2].route.rate_limits[2]`)["actions"] = [{ request_headers: { header_name: "authorization", descriptor_key: "key" } }];
+      at(cfg, `${ROUTES}[2].route.rate_limits[1]`)["actions"] = [{ request_headers: { header_name: "authorization", descriptor_key: "key" } }];
     },
-    expected: [[`${ROUTES}[2].route.rate_limits[2].actions[0]`, /^rate limits may only key on headers tollgate sets, not authorization$/]],
+    expected: [[`${ROUTES}[2].route.rate_limits[1].actions[0]`, /^rate limits may only key on headers tollgate sets, not authorization$/]],
   },
   {
     title: "a cluster defined twice",
     mutate: (cfg) => {
-      listAt(cfg, "static_resources.clusters").push(clone(at(cfg, "static_resources.clusters[5]")));
+      const clusters = listAt(cfg, "static_resources.clusters");
+      clusters.push(clone(clusters.find((c) => (c as Record<string, unknown>)["name"] === "mock-llm")));
     },
     expected: [["static_resources.clusters", /^cluster "mock-llm" is defined twice$/]],
   },

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type protobuf from "protobufjs";
-import { checkEnvoySemantics, dig } from "./support/envoy-checks.js";
+import { checkEnvoySemantics, dig, TOLLGATE_CONTRACT, upstreamOfRoute } from "./support/envoy-checks.js";
 import { loadEnvoyRoot } from "./support/envoy-protos.js";
-import { AUTHZ, BOOTSTRAP, ROUTES } from "./support/envoy-yaml-paths.js";
+import { AUTHZ, BOOTSTRAP, FILTERS, ROUTES } from "./support/envoy-yaml-paths.js";
 import { at, listAt } from "./support/paths.js";
-import { readRepoYaml } from "./support/repo.js";
+import { readRepoFile, readRepoYaml } from "./support/repo.js";
 import { decodeStrict } from "./support/strict-protojson.js";
 
 let root: protobuf.Root;
@@ -55,9 +55,13 @@ describe("envoy/envoy.yaml", () => {
     for (const t of types) expect(root.lookupType(t.slice(t.indexOf("/") + 1)).fullName).toBe(`.${t.slice(t.indexOf("/") + 1)}`);
   });
 
-  it("gives every provider route the same three rate limit descriptors (YAML alias, resolved)", () => {
-    const routes = listAt(config, ROUTES);
-    const limits = [1, 2, 3, 4, 5].map((i) => JSON.stringify(dig(routes[i], "route.rate_limits")));
+  it("routes every cluster policies/data.json names, and only those, with the same two stage-0 descriptors", () => {
+    const data = JSON.parse(readRepoFile("policies/data.json")) as { gateway: { upstreams: Record<string, { cluster: string }> } };
+    const clusters = Object.values(data.gateway.upstreams).map((u) => u.cluster).sort();
+    expect(Object.keys(TOLLGATE_CONTRACT.upstreams).sort()).toEqual(clusters);
+    const routes = listAt(config, ROUTES).filter((r) => upstreamOfRoute(r as Record<string, unknown>, TOLLGATE_CONTRACT.upstreamHeader) !== undefined);
+    expect(routes.map((r) => dig(r, "route.cluster")).sort()).toEqual(clusters);
+    const limits = routes.map((r) => JSON.stringify(dig(r, "route.rate_limits")));
     expect(new Set(limits).size).toBe(1);
     expect(JSON.parse(limits[0]!)).toEqual([
       { actions: [{ request_headers: { header_name: "x-tollgate-tenant", descriptor_key: "tenant" } }] },
@@ -67,8 +71,28 @@ describe("envoy/envoy.yaml", () => {
           { request_headers: { header_name: "x-tollgate-upstream", descriptor_key: "upstream" } },
         ],
       },
-      { actions: [{ generic_key: { descriptor_value: "per_client_ip" } }, { remote_address: {} }] },
     ]);
+  });
+
+  it("runs the per-client flood guard first, on every route a request can match before ext_authz answers", () => {
+    const filters = listAt(config, FILTERS).map((f) => [dig(f, "name"), dig(f, "typed_config.stage") ?? 0, dig(f, "typed_config.enable_x_ratelimit_headers") ?? "OFF"]);
+    expect(filters).toEqual([
+      ["flood_guard", 1, "OFF"],
+      ["envoy.filters.http.ext_authz", 0, "OFF"],
+      ["envoy.filters.http.ratelimit", 0, "DRAFT_VERSION_03"],
+      ["envoy.filters.http.ext_proc", 0, "OFF"],
+      ["envoy.filters.http.router", 0, "OFF"],
+    ]);
+    // Before ext_authz, x-tollgate-upstream is absent: these are the routes a request can match.
+    const preAuth = listAt(config, ROUTES).filter((r) => upstreamOfRoute(r as Record<string, unknown>, TOLLGATE_CONTRACT.upstreamHeader) === undefined);
+    const guarded = preAuth.map((r) => [dig(r, "name"), JSON.stringify(dig(r, "route.rate_limits")) === JSON.stringify([TOLLGATE_CONTRACT.floodGuard])]);
+    // /healthz answers directly: no cluster, so Envoy runs no rate limit filter there.
+    expect(guarded).toEqual([
+      ["healthz", false],
+      ["binary-uploads", true],
+      ["no-upstream", true],
+    ]);
+    expect(dig(preAuth[0], "direct_response.status")).toBe(200);
   });
 
   it("sends the body to tollgate as UTF-8 text (1 MiB, partial allowed), raw bytes only on /v1/audio/", () => {

@@ -143,19 +143,31 @@ describe("RateLimitRequest fixtures agree with envoy/envoy.yaml's route actions"
     { file: "ratelimit-acme-mock-llm.json", tenant: "acme", upstream: "mock-llm", client: "172.18.0.1" },
     { file: "ratelimit-globex-anthropic.json", tenant: "globex", upstream: "anthropic", client: "172.18.0.9" },
   ];
+  const filters = httpFilters(hcm).filter((f) => f.type === RATELIMIT_TYPE);
 
   it("every ratelimit fixture has a scenario", () => {
-    expect(scenarios.map((s) => s.file).sort()).toEqual(files.filter((f) => f.startsWith("ratelimit-")));
+    expect([...scenarios.map((s) => s.file), "ratelimit-flood-guard.json"].sort()).toEqual(files.filter((f) => f.startsWith("ratelimit-")));
   });
 
-  it.each(scenarios)("$file: tenant $tenant via $upstream from $client", ({ file, tenant, upstream, client }) => {
+  it.each(scenarios)("$file: tenant $tenant via $upstream from $client (the stage-0 filter, after ext_authz)", ({ file, tenant, upstream, client }) => {
     const route = routes.find((r) => upstreamOfRoute(r.route, TOLLGATE_CONTRACT.upstreamHeader) === upstream)!.route;
     const expected = descriptorsFor(dig(route, "route.rate_limits"), {
       headers: { "x-tollgate-tenant": tenant, "x-tollgate-upstream": upstream },
       remoteAddress: client,
     });
-    const domain = httpFilters(hcm).find((f) => f.type === RATELIMIT_TYPE)!.config!["domain"];
+    const filter = filters.find((f) => (f.config?.["stage"] ?? 0) === 0)!;
     // hits_addend 0 (Envoy's default: count 1) is left out in protobuf JSON.
-    expect(read(file)).toEqual({ domain, descriptors: expected.map((entries) => ({ entries })) });
+    expect(read(file)).toEqual({ domain: filter.config!["domain"], descriptors: expected.map((entries) => ({ entries })) });
+  });
+
+  it("ratelimit-flood-guard.json: what the stage-1 filter sends for any LLM call before ext_authz (the route matched then)", () => {
+    const headers = obj(dig(read("check-openai-chat.json"), "attributes.request.http.headers")) as Record<string, string>;
+    const route = preAuthRoute("/v1/chat/completions", headers);
+    expect(route["name"]).toBe("no-upstream");
+    const filter = filters.find((f) => f.config?.["stage"] === 1)!;
+    const expected = descriptorsFor(dig(route, "route.rate_limits"), { headers, remoteAddress: "172.18.0.1" }, 1);
+    expect(read("ratelimit-flood-guard.json")).toEqual({ domain: filter.config!["domain"], descriptors: expected.map((entries) => ({ entries })) });
+    // The tenant descriptors are not there: nothing has set x-tollgate-tenant yet.
+    expect(descriptorsFor(dig(route, "route.rate_limits"), { headers, remoteAddress: "172.18.0.1" }, 0)).toEqual([]);
   });
 });

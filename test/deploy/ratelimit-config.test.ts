@@ -31,10 +31,20 @@ function providerRoute(upstream: string): unknown {
   return found?.route;
 }
 
+function catchAllRoute(): unknown {
+  const [{ hcm, path }] = connectionManagers(readRepoYaml("envoy/envoy.yaml"));
+  return routesOf(hcm!, path!).find((r) => r.name === "no-upstream")?.route;
+}
+
+/** Both calls Envoy makes for an allowed request: the flood guard's (stage 1, before ext_authz), then the tenant filter's (stage 0). */
 function requestTo(upstream: string, tenant: string | undefined): DescriptorEntry[][] {
   const headers: Record<string, string> = { "x-tollgate-upstream": upstream };
   if (tenant !== undefined) headers["x-tollgate-tenant"] = tenant;
-  return descriptorsFor(dig(providerRoute(upstream), "route.rate_limits"), { headers, remoteAddress: "172.18.0.1" });
+  const facts = { remoteAddress: "172.18.0.1" };
+  return [
+    ...descriptorsFor(dig(catchAllRoute(), "route.rate_limits"), { headers: {}, ...facts }, 1),
+    ...descriptorsFor(dig(providerRoute(upstream), "route.rate_limits"), { headers, ...facts }),
+  ];
 }
 
 describe("ratelimit/config.yaml", () => {
@@ -44,16 +54,16 @@ describe("ratelimit/config.yaml", () => {
     expect(config.warnings).toEqual([]);
   });
 
-  it("the route actions in envoy.yaml produce these three descriptors for an allowed request", () => {
+  it("the route actions in envoy.yaml produce these three descriptors for an allowed request: the client address first, then the tenant's", () => {
     expect(requestTo("openai", "acme")).toEqual([
+      [
+        { key: "generic_key", value: "per_client_ip" },
+        { key: "remote_address", value: "172.18.0.1" },
+      ],
       [{ key: "tenant", value: "acme" }],
       [
         { key: "tenant", value: "acme" },
         { key: "upstream", value: "openai" },
-      ],
-      [
-        { key: "generic_key", value: "per_client_ip" },
-        { key: "remote_address", value: "172.18.0.1" },
       ],
     ]);
   });
@@ -68,19 +78,21 @@ describe("ratelimit/config.yaml", () => {
   });
 
   const table: { upstream: string; tenant: string; expected: [string, string, string] }[] = [
-    { upstream: "openai", tenant: "acme", expected: ["60/minute", "30/minute", "20/second"] },
-    { upstream: "mock-llm", tenant: "acme", expected: ["60/minute", "unlimited", "20/second"] },
-    { upstream: "anthropic", tenant: "globex", expected: ["600/minute", "300/minute", "20/second"] },
-    { upstream: "gemini", tenant: "internal-batch", expected: ["unlimited", "none", "20/second"] },
+    { upstream: "openai", tenant: "acme", expected: ["20/second", "60/minute", "30/minute"] },
+    { upstream: "mock-llm", tenant: "acme", expected: ["20/second", "60/minute", "unlimited"] },
+    { upstream: "anthropic", tenant: "globex", expected: ["20/second", "600/minute", "300/minute"] },
+    { upstream: "gemini", tenant: "internal-batch", expected: ["20/second", "unlimited", "none"] },
+    { upstream: "azure-openai", tenant: "globex", expected: ["20/second", "600/minute", "300/minute"] },
+    { upstream: "ollama", tenant: "acme", expected: ["20/second", "60/minute", "30/minute"] },
   ];
-  it.each(table)("tenant $tenant to $upstream is limited by [tenant, tenant+upstream, client address] = $expected", ({ upstream, tenant, expected }) => {
+  it.each(table)("tenant $tenant to $upstream is limited by [client address, tenant, tenant+upstream] = $expected", ({ upstream, tenant, expected }) => {
     const config = load(readRepoFile(FILE));
     expect(requestTo(upstream, tenant).map((d) => ruleFor(config, "tollgate", d))).toEqual(expected);
   });
 
   it("a broken copy with the descriptor key misspelt leaves tenants without a limit", () => {
     const config = load(readRepoFile(FILE).replaceAll("key: tenant", "key: tennant"));
-    expect(requestTo("openai", "globex").map((d) => ruleFor(config, "tollgate", d))).toEqual(["none", "none", "20/second"]);
+    expect(requestTo("openai", "globex").map((d) => ruleFor(config, "tollgate", d))).toEqual(["20/second", "none", "none"]);
   });
 
   it("a broken copy in another domain answers nothing for domain tollgate", () => {

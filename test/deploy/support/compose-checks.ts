@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { TollgateError } from "../../../src/errors.js";
 import { settingsFromEnv } from "../../../src/config/env.js";
 import { resolveSettings } from "../../../src/config/settings.js";
@@ -149,6 +149,13 @@ export function checkComposeStack({ compose, envoy, stages }: StackInputs): Issu
       for (const lb of arr(obj(locality)?.["lb_endpoints"])) {
         const socket = obj(obj(obj(obj(lb)?.["endpoint"])?.["address"])?.["socket_address"]);
         const host = String(socket?.["address"]);
+        if (host === "host.docker.internal") {
+          // A server on the Docker host (Ollama): Linux Docker needs the host-gateway mapping.
+          if (!arr(envoySvc["extra_hosts"]).map(String).includes("host.docker.internal:host-gateway")) {
+            report("services.envoy.extra_hosts", `envoy cluster ${cluster} dials host.docker.internal: map it to host-gateway`);
+          }
+          continue;
+        }
         if (host.includes(".")) continue; // a provider on the internet
         const target = obj(services[host]);
         if (!target) {
@@ -194,7 +201,15 @@ function checkTollgate(services: Obj, report: (path: string, message: string) =>
   if (!redis || !(redis.hostname in services) || (redis.port || "6379") !== "6379") {
     report("services.tollgate.command", `--redis-url must point at the redis service on 6379, got ${String(settings.redisUrl)}`);
   }
-  for (const key of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "GEMINI_API_KEY"]) {
+  for (const key of providerKeyNames()) {
     if (!(key in env)) report("services.tollgate.environment", `${key} is not passed to tollgate`);
   }
+  // One source of rate-limit headers per response: Envoy's ratelimit filter (x-ratelimit-*).
+  if (settings.rateLimitHeaders) report("services.tollgate.environment", "TOLLGATE_RATELIMIT_HEADERS must be false: Envoy's ratelimit filter sends the rate-limit headers");
+}
+
+/** The variables the shipped policy's upstream credentials name (policies/data.json, env:NAME). */
+export function providerKeyNames(): string[] {
+  const data = JSON.parse(readFileSync(repoPath("policies/data.json"), "utf8")) as { gateway: { upstreams: Record<string, { credential: string | null }> } };
+  return Object.values(data.gateway.upstreams).flatMap((u) => (u.credential?.startsWith("env:") ? [u.credential.slice(4)] : []));
 }

@@ -1,7 +1,7 @@
 import { TollgateError } from "../../../src/errors.js";
 import { arr, dig, obj } from "./envoy-checks.js";
 
-/** What Envoy knows about a request when its ratelimit filter runs (after ext_authz). */
+/** What Envoy knows about a request when a ratelimit filter runs. */
 export interface RequestFacts {
   /** Request headers, lower-case names, as tollgate left them. */
   headers: Readonly<Record<string, string>>;
@@ -16,14 +16,14 @@ export interface DescriptorEntry {
 
 /**
  * The descriptors Envoy's ratelimit filter builds from a route's rate_limits, for the action
- * kinds envoy.yaml uses (request_headers, generic_key, remote_address), stage 0. Mirrors the
+ * kinds envoy.yaml uses (request_headers, generic_key, remote_address), for one filter stage. Mirrors the
  * documented rules: a request_headers action whose header is absent drops the whole
  * descriptor unless skip_if_absent is set, in which case only that entry is skipped.
  */
-export function descriptorsFor(rateLimits: unknown, facts: RequestFacts): DescriptorEntry[][] {
+export function descriptorsFor(rateLimits: unknown, facts: RequestFacts, stage = 0): DescriptorEntry[][] {
   const out: DescriptorEntry[][] = [];
   for (const limit of arr(rateLimits)) {
-    if ((dig(limit, "stage") ?? 0) !== 0) continue;
+    if ((dig(limit, "stage") ?? 0) !== stage) continue;
     const entries: DescriptorEntry[] = [];
     let complete = true;
     for (const action of arr(obj(limit)?.["actions"])) {

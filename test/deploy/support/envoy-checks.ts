@@ -27,15 +27,23 @@ export const TOLLGATE_CONTRACT = {
   listenerPort: 10000,
   /** tollgate caps the body it will read (settings limits.maxBodyBytes default). */
   maxBodyBytes: 1024 * 1024,
-  /** x-tollgate-upstream value -> host (undefined: plain HTTP inside the compose network). */
+  /**
+   * x-tollgate-upstream value (the cluster names of policies/data.json's upstreams) -> a TLS host
+   * on 443, or a plain-HTTP endpoint (the compose network, the Docker host).
+   */
   upstreams: {
     openai: "api.openai.com",
+    "azure-openai": "your-resource.openai.azure.com",
     anthropic: "api.anthropic.com",
     mistral: "api.mistral.ai",
     gemini: "generativelanguage.googleapis.com",
-    "mock-llm": undefined,
-  } as Readonly<Record<string, string | undefined>>,
-  mockLlm: { host: "mock-llm", port: 8080 },
+    ollama: { host: "host.docker.internal", port: 11434 },
+    "mock-llm": { host: "mock-llm", port: 8080 },
+  } as Readonly<Record<string, string | { host: string; port: number }>>,
+  /** The cluster without endpoints that the routes matched while a request is checked forward to. */
+  noUpstreamCluster: "no-upstream",
+  /** The flood guard: a stage-1 descriptor of the client address alone, sent before ext_authz. */
+  floodGuard: { stage: 1, actions: [{ generic_key: { descriptor_value: "per_client_ip" } }, { remote_address: {} }] },
 } as const;
 
 type Obj = Record<string, unknown>;
@@ -171,6 +179,9 @@ export function checkEnvoySemantics(config: unknown): Issue[] {
     }
   }
   checkUpstreamClusters(clusters, report);
+  const none = clusters.get(c.noUpstreamCluster);
+  if (!none) report("static_resources.clusters", `cluster "${c.noUpstreamCluster}" is missing (routes matched while a request is checked forward to it)`);
+  else if (endpointsOf(none).length > 0) report(`clusters.${c.noUpstreamCluster}`, "must have no endpoints: a request allowed without a known upstream goes nowhere");
   return issues;
 }
 
@@ -180,10 +191,10 @@ function checkFilters(hcm: Obj, path: string, clusters: Map<string, Obj>, report
   const c = TOLLGATE_CONTRACT;
   const filters = httpFilters(hcm);
   const order = filters.map((f) => f.type);
-  const expected = [EXT_AUTHZ_TYPE, RATELIMIT_TYPE, EXT_PROC_TYPE, ROUTER_TYPE];
+  const expected = [RATELIMIT_TYPE, EXT_AUTHZ_TYPE, RATELIMIT_TYPE, EXT_PROC_TYPE, ROUTER_TYPE];
   if (JSON.stringify(order) !== JSON.stringify(expected)) {
     const short = (t: unknown): string => String(t).split(".").at(-1) ?? String(t);
-    report(`${path}.http_filters`, `filters must run ExtAuthz, RateLimit, ExternalProcessor, Router; found ${order.map(short).join(", ")}`);
+    report(`${path}.http_filters`, `filters must run RateLimit (flood guard), ExtAuthz, RateLimit, ExternalProcessor, Router; found ${order.map(short).join(", ")}`);
   }
   const authz = filters.find((f) => f.type === EXT_AUTHZ_TYPE)?.config;
   if (authz) {
@@ -200,14 +211,21 @@ function checkFilters(hcm: Obj, path: string, clusters: Map<string, Obj>, report
   }
   const extProc = filters.find((f) => f.type === EXT_PROC_TYPE)?.config;
   if (extProc) checkExtProc(extProc, `${path}.http_filters[ext_proc]`, clusters, report);
-  const ratelimit = filters.find((f) => f.type === RATELIMIT_TYPE)?.config;
-  if (ratelimit) {
-    const at = `${path}.http_filters[ratelimit]`;
+  const authzAt = filters.findIndex((f) => f.type === EXT_AUTHZ_TYPE);
+  filters.forEach((f, i) => {
+    if (f.type !== RATELIMIT_TYPE || !f.config) return;
+    const ratelimit = f.config;
+    const guard = authzAt >= 0 && i < authzAt;
+    const at = `${path}.http_filters[${f.name}]`;
     checkGrpcCluster(dig(ratelimit, "rate_limit_service.grpc_service.envoy_grpc.cluster_name"), `${at}.rate_limit_service`, clusters, report);
     if (dig(ratelimit, "rate_limit_service.transport_api_version") !== "V3") report(at, "rate_limit_service must use transport_api_version V3");
     if (ratelimit["domain"] !== c.rateLimitDomain) report(`${at}.domain`, `domain must be "${c.rateLimitDomain}", got ${String(ratelimit["domain"])}`);
-    if (ratelimit["enable_x_ratelimit_headers"] !== "DRAFT_VERSION_03") report(at, "enable_x_ratelimit_headers should be DRAFT_VERSION_03");
-  }
+    const stage = ratelimit["stage"] ?? 0;
+    if (stage !== (guard ? c.floodGuard.stage : 0)) report(`${at}.stage`, `${guard ? "the flood guard before ext_authz" : "the ratelimit filter after ext_authz"} must be stage ${guard ? c.floodGuard.stage : 0}, got ${String(stage)}`);
+    // One source of rate-limit headers per response: the stage-0 filter (tollgate adds none, see docker-compose.yml).
+    const headers = ratelimit["enable_x_ratelimit_headers"] ?? "OFF";
+    if (headers !== (guard ? "OFF" : "DRAFT_VERSION_03")) report(at, `enable_x_ratelimit_headers must be ${guard ? "OFF on the flood guard" : "DRAFT_VERSION_03 on the stage-0 filter"} (one source of x-ratelimit-* per response), got ${String(headers)}`);
+  });
 }
 
 /** The ext_proc settings tollgate's server is written for (docs/ext-proc.md). */
@@ -261,20 +279,27 @@ function checkRoutes(hcm: Obj, path: string, clusters: Map<string, Obj>, report:
       const n = obj(w)?.["name"];
       if (typeof n !== "string" || !clusters.has(n)) report(`${at}.route.weighted_clusters`, `cluster "${String(n)}" does not exist`);
     }
-    if (route["direct_response"] !== undefined && route["route"] === undefined) {
+    if ((route["direct_response"] !== undefined && route["route"] === undefined) || target === c.noUpstreamCluster) {
       const perRoute = obj(dig(route, "typed_per_filter_config"))?.["envoy.filters.http.ext_proc"];
       if (obj(perRoute)?.["@type"] !== EXT_PROC_PER_ROUTE_TYPE || obj(perRoute)?.["disabled"] !== true) {
         report(`${at}.typed_per_filter_config`, `route "${name}" answers itself: ext_proc must be disabled there (Envoy's own replies carry no usage)`);
       }
     }
     const upstream = upstreamOfRoute(route, c.upstreamHeader);
-    if (upstream === undefined) continue;
+    if (upstream === undefined) {
+      // Matched while the flood guard runs: it must find the client-address descriptor here
+      // (a direct response has no cluster, and Envoy's ratelimit filter skips such routes).
+      if (route["route"] !== undefined && !arr(dig(route, "route.rate_limits")).some((l) => JSON.stringify(l) === JSON.stringify(c.floodGuard))) {
+        report(`${at}.route.rate_limits`, `route "${name}" is matched before ext_authz: it must carry the stage-${c.floodGuard.stage} flood guard descriptor`);
+      }
+      continue;
+    }
     if (seen.has(upstream)) report(at, `upstream "${upstream}" is routed twice (also by route "${seen.get(upstream)}")`);
     seen.set(upstream, name);
     if (!(upstream in c.upstreams)) report(at, `"${upstream}" is not an upstream tollgate sets`);
     if (target !== upstream) report(`${at}.route.cluster`, `x-tollgate-upstream "${upstream}" must route to cluster "${upstream}", got ${String(target)}`);
     const host = c.upstreams[upstream];
-    if (host !== undefined && dig(route, "route.host_rewrite_literal") !== host) report(`${at}.route`, `route "${name}" must rewrite :authority to ${host}`);
+    if (typeof host === "string" && dig(route, "route.host_rewrite_literal") !== host) report(`${at}.route`, `route "${name}" must rewrite :authority to ${host}`);
     checkRateLimits(arr(dig(route, "route.rate_limits")), `${at}.route.rate_limits`, report);
   }
   for (const upstream of Object.keys(c.upstreams)) {
@@ -295,6 +320,9 @@ function checkRateLimits(limits: unknown[], path: string, report: Report): void 
       }
     });
     if (dig(actions[0], "request_headers.header_name") === c.tenantHeader) tenantFirst = true;
+    if ((obj(limit)?.["stage"] ?? 0) === 0 && actions.some((a) => obj(a)?.["remote_address"] !== undefined)) {
+      report(`${path}[${i}]`, "the client address is counted by the flood guard before ext_authz; counting it again after would charge each request twice");
+    }
   });
   if (!tenantFirst) report(path, `no descriptor starts with ${c.tenantHeader}`);
 }
@@ -306,10 +334,9 @@ function checkUpstreamClusters(clusters: Map<string, Obj>, report: Report): void
     const at = `clusters.${name}`;
     const endpoints = endpointsOf(cluster);
     const tls = obj(dig(cluster, "transport_socket.typed_config"));
-    if (host === undefined) {
-      const { host: mockHost, port } = TOLLGATE_CONTRACT.mockLlm;
-      if (!endpoints.some((e) => e.address === mockHost && e.port === port)) report(at, `expected endpoint ${mockHost}:${port}`);
-      if (tls) report(at, "mock-llm speaks plain HTTP inside the compose network; no TLS");
+    if (typeof host !== "string") {
+      if (!endpoints.some((e) => e.address === host.host && e.port === host.port)) report(at, `expected endpoint ${host.host}:${host.port}`);
+      if (tls) report(at, `${name} speaks plain HTTP; no TLS`);
       continue;
     }
     if (!endpoints.some((e) => e.address === host && e.port === 443)) report(at, `expected endpoint ${host}:443`);
