@@ -23,13 +23,11 @@ local function readNumber(key)
 end
 `;
 
-export const APPLY_LIMITS_LUA = `
-local now = tonumber(ARGV[1])
-local stop = ARGV[2] == '1'
-local n = (#ARGV - 2) / 4
-local plans = {}
-local anyOver = false
-
+/**
+ * applyLimits(now, stop, keyBase, argBase, n): the limits of one request, whose keys start after
+ * KEYS[keyBase] and whose four args each start after ARGV[argBase]; returns three integers per limit.
+ */
+const APPLY_FUNCTION_LUA = `
 ${READ_NUMBER_LUA}
 local function ceilSeconds(ms)
   return math.ceil(ms / 1000)
@@ -39,15 +37,19 @@ local function fmt(v)
   return string.format('%.17g', v)
 end
 
+local function applyLimits(now, stop, keyBase, argBase, n)
+local plans = {}
+local anyOver = false
+
 for i = 1, n do
-  local a = 2 + (i - 1) * 4
+  local a = argBase + (i - 1) * 4
   local p = {
     algo = ARGV[a + 1],
     limit = tonumber(ARGV[a + 2]),
     window = tonumber(ARGV[a + 3]),
     hits = tonumber(ARGV[a + 4]),
-    key = KEYS[2 * i - 1],
-    prevKey = KEYS[2 * i],
+    key = KEYS[keyBase + 2 * i - 1],
+    prevKey = KEYS[keyBase + 2 * i],
   }
   local W = p.window * 1000
   p.W = W
@@ -160,4 +162,40 @@ for i = 1, n do
   out[#out + 1] = reset
 end
 return out
+end
+`;
+
+export const APPLY_LIMITS_LUA = `
+${APPLY_FUNCTION_LUA}
+return applyLimits(tonumber(ARGV[1]), ARGV[2] == '1', 0, 2, (#ARGV - 2) / 4)
+`;
+
+/**
+ * Several requests' apply scripts in one EVALSHA, one after another, as a pipeline of
+ * APPLY_LIMITS_LUA calls would run them (each request keeps its own nowMs and stop flag).
+ *
+ * KEYS: every request's keys, in order. ARGV: the number of requests, then per request: nowMs,
+ * stop ('1' or '0'), its number of limits n, then its 4n args.
+ * Reply: per request, its three integers per limit, or the text of the error that stopped it (a
+ * failing request, such as one whose key holds something else, leaves the others answered).
+ */
+export const APPLY_BATCH_LUA = `
+${APPLY_FUNCTION_LUA}
+local replies = {}
+local a = 2
+local k = 0
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a + 2])
+  local ok, res = pcall(applyLimits, tonumber(ARGV[a]), ARGV[a + 1] == '1', k, a + 2, n)
+  if ok then
+    replies[r] = res
+  elseif type(res) == 'table' then
+    replies[r] = tostring(res.err)
+  else
+    replies[r] = tostring(res)
+  end
+  a = a + 3 + 4 * n
+  k = k + 2 * n
+end
+return replies
 `;

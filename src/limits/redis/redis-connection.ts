@@ -2,7 +2,7 @@ import calculateSlot from "cluster-key-slot";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
-import { APPLY_LIMITS_LUA } from "./lua.js";
+import { APPLY_BATCH_LUA, APPLY_LIMITS_LUA } from "./lua.js";
 import { RECONCILE_LUA } from "./reconcile-lua.js";
 import type { RedisTarget } from "./redis-url.js";
 
@@ -12,10 +12,13 @@ const ERROR_LOG_EVERY_MS = 10_000;
 const CLIENT_TIMEOUT_SLACK_MS = 1000;
 /** The scripts a store runs: apply (lua.ts) and reconcile (reconcile-lua.ts). */
 export type ScriptName = "apply" | "reconcile";
+/** One script call as the store makes it: for apply, args start with nowMs and the stop flag (lua.ts). */
+type Call = { script: ScriptName; keys: readonly string[]; args: readonly string[] };
 
 /** The ioredis client with the scripts defined by defineCommand (EVALSHA, falling back to EVAL on NOSCRIPT). */
 interface ScriptClient {
   tollgateApplyLimits(numKeys: number, ...args: string[]): unknown;
+  tollgateApplyBatch(numKeys: number, ...args: string[]): unknown;
   tollgateReconcile(numKeys: number, ...args: string[]): unknown;
 }
 
@@ -48,6 +51,7 @@ export class RedisConnection {
     this.label = options.label;
     this.client = options.target.cluster ? createCluster(options) : createStandalone(options);
     this.client.defineCommand("tollgateApplyLimits", { lua: APPLY_LIMITS_LUA });
+    this.client.defineCommand("tollgateApplyBatch", { lua: APPLY_BATCH_LUA });
     this.client.defineCommand("tollgateReconcile", { lua: RECONCILE_LUA });
     this.client.on("error", (err: unknown) => this.onError(err));
     this.client.on("node error", (err: unknown) => this.onError(err));
@@ -100,14 +104,38 @@ export class RedisConnection {
     return this.client.slots[slot]?.[0] ?? `slot ${slot}`;
   }
 
-  /** Writes the calls as one pipeline (all keys of one call share a slot; all calls one node). */
-  sendScripts(calls: readonly { script: ScriptName; keys: readonly string[]; args: readonly string[] }[]): Promise<[Error | null, unknown][]> {
+  /**
+   * Writes the calls as one pipeline (all keys of one call share a slot; all calls one node).
+   * On a single Redis, consecutive apply calls go as one APPLY_BATCH_LUA script, which runs them
+   * in the same order with the same results, for one command's cost instead of one each.
+   */
+  sendScripts(calls: readonly Call[]): Promise<[Error | null, unknown][]> {
     const pipeline = this.client.pipeline() as unknown as ScriptClient & { exec(): Promise<[Error | null, unknown][] | null> };
-    for (const c of calls) {
-      if (c.script === "reconcile") pipeline.tollgateReconcile(c.keys.length, ...c.keys, ...c.args);
-      else pipeline.tollgateApplyLimits(c.keys.length, ...c.keys, ...c.args);
+    /** Per pipeline command, how many calls it carries (a batch carries several). */
+    const sizes: number[] = [];
+    for (let i = 0; i < calls.length; ) {
+      const c = calls[i]!;
+      let run = 1;
+      if (c.script === "apply" && !this.cluster) while (i + run < calls.length && calls[i + run]!.script === "apply") run++;
+      if (run > 1) {
+        const batch = calls.slice(i, i + run);
+        const keys: string[] = [];
+        const args = [String(run)];
+        for (const b of batch) {
+          keys.push(...b.keys);
+          const [nowMs, stop, ...rest] = b.args;
+          args.push(nowMs!, stop!, String(rest.length / 4), ...rest);
+        }
+        pipeline.tollgateApplyBatch(keys.length, ...keys, ...args);
+      } else if (c.script === "reconcile") {
+        pipeline.tollgateReconcile(c.keys.length, ...c.keys, ...c.args);
+      } else {
+        pipeline.tollgateApplyLimits(c.keys.length, ...c.keys, ...c.args);
+      }
+      sizes.push(run);
+      i += run;
     }
-    return pipeline.exec().then((replies) => replies ?? []);
+    return pipeline.exec().then((replies) => (replies ? unbatch(replies, sizes) : []));
   }
 
   async close(): Promise<void> {
@@ -139,6 +167,24 @@ export class RedisConnection {
     const message = err instanceof Error ? err.message : String(err);
     this.logger.warn({ redis: this.label, err: message }, "limit store cannot reach Redis; retrying");
   }
+}
+
+/** One reply per call again: a batch's reply holds each call's result, or the text of its error. */
+function unbatch(replies: [Error | null, unknown][], sizes: readonly number[]): [Error | null, unknown][] {
+  if (sizes.every((n) => n === 1)) return replies;
+  const out: [Error | null, unknown][] = [];
+  sizes.forEach((n, i) => {
+    const [err, value] = replies[i] ?? [new Error("missing pipeline reply"), undefined];
+    if (n === 1) {
+      out.push([err, value]);
+    } else if (err || !Array.isArray(value) || value.length !== n) {
+      const e = err ?? new Error(`unexpected batch reply ${JSON.stringify(value)}`);
+      for (let j = 0; j < n; j++) out.push([e, undefined]);
+    } else {
+      for (const one of value) out.push(typeof one === "string" ? [new Error(one), undefined] : [null, one]);
+    }
+  });
+  return out;
 }
 
 function commonOptions(options: ConnectionOptions): RedisOptions {
