@@ -162,7 +162,7 @@ export class StreamSession {
         reply = bodyReply({ body: Buffer.concat([body.body.subarray(0, cut), stop]) });
       } else {
         // Over budget but mid-event: pass this chunk; the stop comes at the first event boundary.
-        this.tail = Buffer.concat([this.tail, body.body]).subarray(-4);
+        this.tail = lastBytes(this.tail, body.body);
         reply = bodyReply(undefined);
       }
     }
@@ -323,6 +323,15 @@ export class StreamSession {
 
 function bodyReply(mutation: { body: Buffer } | { clearBody: true } | undefined): ProcessingResponse {
   return answer({ responseBody: { response: mutation ? { status: 0, headerMutation: undefined, bodyMutation: mutation, trailers: undefined, clearRouteCache: false } : undefined } });
+}
+
+/**
+ * The last 4 bytes passed, copied: a view into the chunk would keep the whole gRPC message alive,
+ * and concatenating first would copy every chunk once more.
+ */
+function lastBytes(tail: Buffer, chunk: Buffer): Buffer {
+  if (chunk.length >= 4) return Buffer.from(chunk.subarray(chunk.length - 4));
+  return Buffer.from(Buffer.concat([tail, chunk]).subarray(-4));
 }
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {

@@ -11,6 +11,11 @@
  *   chunk (sendBufferedDataInStreamedMode). After that each chunk is sent as it arrives, without
  *   waiting for earlier answers; answers are matched to chunks in order and body_mutation
  *   (body / clear_body) applies to that chunk only.
+ * - Flow control (watermarks): while the headers answer is pending, Envoy holds the data that came
+ *   and read-disables the upstream at once; while more than the stream's buffer limit is sent but
+ *   unanswered, the upstream is read-disabled until the queue drops below half of it. So no
+ *   single message is larger than what one upstream read delivers, and a slow processor slows
+ *   the upstream instead of growing Envoy's memory.
  * - The per-message timer is armed when a message is sent and stopped when an answer comes. On
  *   timeout: failure_mode_allow -> stop processing, close the stream, pass queued and later data
  *   unchanged; otherwise a 504 local reply (a reset once the response has started).
@@ -32,11 +37,16 @@ export interface ExtProcFilterConfig {
   responseBodyMode: "STREAMED" | "NONE";
   responseTrailerMode: "SEND" | "SKIP";
   messageTimeoutMs: number;
+  /** The stream's buffer limit: the listener's per_connection_buffer_limit_bytes (Envoy's default 1 MiB). */
+  bufferLimitBytes: number;
   failureModeAllow: boolean;
   allowModeOverride: boolean;
   forwardingNamespaces: string[];
   receivingNamespaces: string[];
 }
+
+/** Envoy's per_connection_buffer_limit_bytes when the config sets none. */
+const ENVOY_DEFAULT_BUFFER_LIMIT = 1024 * 1024;
 
 const EXT_PROC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 
@@ -49,8 +59,8 @@ function durationMs(value: unknown): number {
 /** The ext_proc filter settings as envoy/envoy.yaml declares them, so the driver and the config cannot drift apart. */
 export function filterConfigFromEnvoyYaml(): ExtProcFilterConfig {
   const config = readRepoYaml("envoy/envoy.yaml");
-  const filters = dig(config, "static_resources.listeners") as unknown[];
-  const hcm = dig((dig(filters[0], "filter_chains") as unknown[])[0], "filters") as unknown[];
+  const listeners = dig(config, "static_resources.listeners") as unknown[];
+  const hcm = dig((dig(listeners[0], "filter_chains") as unknown[])[0], "filters") as unknown[];
   const http = dig(hcm[0], "typed_config.http_filters") as unknown[];
   const extProc = http.map((f) => dig(f, "typed_config") as Record<string, unknown>).find((t) => t["@type"] === EXT_PROC_TYPE);
   if (!extProc) throw new Error("envoy/envoy.yaml has no ext_proc filter");
@@ -60,6 +70,7 @@ export function filterConfigFromEnvoyYaml(): ExtProcFilterConfig {
     responseBodyMode: mode["response_body_mode"] === "STREAMED" ? "STREAMED" : "NONE",
     responseTrailerMode: mode["response_trailer_mode"] === "SEND" ? "SEND" : "SKIP",
     messageTimeoutMs: durationMs(extProc["message_timeout"] ?? "0.2s"),
+    bufferLimitBytes: Number(dig(listeners[0], "per_connection_buffer_limit_bytes") ?? ENVOY_DEFAULT_BUFFER_LIMIT),
     failureModeAllow: extProc["failure_mode_allow"] === true,
     allowModeOverride: extProc["allow_mode_override"] === true,
     forwardingNamespaces: (dig(extProc, "metadata_options.forwarding_namespaces.untyped") as string[] | undefined) ?? [],
@@ -96,6 +107,10 @@ export interface DriveResult {
   messagesSent: number;
   messageTimeouts: number;
   modeOverridden: boolean;
+  /** The largest body message sent to the processor, in bytes. */
+  largestMessageBytes: number;
+  /** Why Envoy stopped processing early and passed the rest unchanged (timeout, closed, error: <gRPC status>, spurious); absent when it did not. */
+  gaveUp?: string;
 }
 
 interface Queued {
@@ -117,6 +132,10 @@ class FilterRun {
   private held: Buffer[] = [];
   private heldEnd = false;
   private readonly queue: Queued[] = [];
+  private queuedBytes = 0;
+  /** The upstream is read-disabled (a watermark was raised). */
+  private watermark = false;
+  private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
   private finished = false;
@@ -133,7 +152,7 @@ class FilterRun {
   ) {
     this.bodyMode = cfg.responseBodyMode;
     this.sendTrailers = cfg.responseTrailerMode === "SEND";
-    this.result = { status: o.response.status, body: Buffer.alloc(0), chunks: [], ending: "complete", metadata: structuredClone(o.metadata), messagesSent: 0, messageTimeouts: 0, modeOverridden: false };
+    this.result = { status: o.response.status, body: Buffer.alloc(0), chunks: [], ending: "complete", metadata: structuredClone(o.metadata), messagesSent: 0, messageTimeouts: 0, modeOverridden: false, largestMessageBytes: 0 };
   }
 
   async run(): Promise<DriveResult> {
@@ -150,6 +169,7 @@ class FilterRun {
     }
     while (!next.done && !this.finished) {
       const current = Buffer.from(next.value);
+      while (this.readDisabled()) await new Promise<void>((r) => (this.wake = r));
       next = await chunks.next();
       this.onData(current, next.done === true && !hasTrailers);
     }
@@ -161,11 +181,14 @@ class FilterRun {
   private open(): ClientDuplexStream<ProcessingRequest, ProcessingResponse> {
     if (this.call) return this.call;
     const call = this.client.process();
-    call.on("data", (res: ProcessingResponse) => this.onResponse(res));
+    call.on("data", (res: ProcessingResponse) => {
+      this.onResponse(res);
+      this.signal();
+    });
     call.on("status", (s: { code: number; details: string }) => {
       if (this.processingComplete || this.finished) return;
       if (s.code === 0) this.giveUp("closed");
-      else this.fail(500, `ext_proc_error_gRPC_error_${s.code}`);
+      else this.fail(500, `ext_proc_error_gRPC_error_${s.code}`, `error: ${s.code} ${s.details}`);
     });
     call.on("error", () => undefined);
     this.call = call;
@@ -178,10 +201,25 @@ class FilterRun {
     return { filterMetadata, typedFilterMetadata: {} };
   }
 
+  /** Whether Envoy reads no more from the upstream now: a watermark is raised and processing goes on. */
+  private readDisabled(): boolean {
+    if (this.finished || this.processingComplete) return false;
+    if (this.awaiting === "headers" && this.held.length > 0) return true;
+    if (this.watermark && this.queuedBytes < this.cfg.bufferLimitBytes / 2) this.watermark = false;
+    return this.watermark;
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
   private send(part: Partial<ProcessingRequest>, awaiting?: "headers" | "trailers"): void {
     const req: ProcessingRequest = { ...part, metadataContext: this.forwardedMetadata(), attributes: {}, observabilityMode: false };
     this.open().write(req);
     this.result.messagesSent += 1;
+    if (req.responseBody) this.result.largestMessageBytes = Math.max(this.result.largestMessageBytes, req.responseBody.body.length);
     if (awaiting) this.awaiting = awaiting;
     this.armTimer();
   }
@@ -210,7 +248,7 @@ class FilterRun {
       this.heldEnd = end;
       return;
     }
-    this.queue.push({ data, end });
+    this.enqueue({ data, end });
     this.send({ responseBody: { body: data, endOfStream: end } });
   }
 
@@ -229,6 +267,12 @@ class FilterRun {
 
   private pendingTrailers: Record<string, string> | undefined;
 
+  private enqueue(chunk: Queued): void {
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.data.length;
+    if (this.queuedBytes > this.cfg.bufferLimitBytes) this.watermark = true;
+  }
+
   private onResponse(res: ProcessingResponse): void {
     if (this.processingComplete || this.finished) return;
     if (res.responseHeaders && this.awaiting === "headers") {
@@ -246,7 +290,7 @@ class FilterRun {
       this.held = [];
       if (hadHeld) {
         if (this.bodyMode === "STREAMED") {
-          this.queue.push({ data: held, end: this.heldEnd });
+          this.enqueue({ data: held, end: this.heldEnd });
           this.send({ responseBody: { body: held, endOfStream: this.heldEnd } });
         } else this.deliver(held, this.heldEnd);
       } else if (this.upstreamDone && this.queue.length === 0) this.afterBody();
@@ -255,6 +299,7 @@ class FilterRun {
     if (res.responseBody && this.queue.length > 0 && this.awaiting === undefined) {
       this.stopTimer();
       const chunk = this.queue.shift()!;
+      this.queuedBytes -= chunk.data.length;
       const mutation = res.responseBody.response?.bodyMutation;
       let data = chunk.data;
       if (mutation?.clearBody) data = Buffer.alloc(0);
@@ -299,29 +344,32 @@ class FilterRun {
   }
 
   /** Processing is over (timeout with failure_mode_allow, processor closed, spurious answer): pass everything on unchanged. */
-  private giveUp(_why: string): void {
+  private giveUp(why: string): void {
+    this.result.gaveUp ??= why;
     this.processingComplete = true;
     this.stopTimer();
     this.closeStream();
     this.awaiting = undefined;
     this.started = true;
     const rest = this.queue.splice(0);
+    this.queuedBytes = 0;
     if (this.held.length > 0) rest.push({ data: Buffer.concat(this.held.splice(0)), end: this.heldEnd });
     for (const q of rest) this.deliver(q.data, q.end);
     if (!this.finished && this.upstreamDone) this.complete();
+    this.signal();
   }
 
   private onTimeout(): void {
     this.result.messageTimeouts += 1;
     if (this.cfg.failureModeAllow) return this.giveUp("timeout");
-    this.fail(504, "ext_proc_error_per-message_timeout_exceeded");
+    this.fail(504, "ext_proc_error_per-message_timeout_exceeded", "timeout");
   }
 
-  private fail(status: number, details: string): void {
+  private fail(status: number, details: string, why: string): void {
     this.processingComplete = true;
     this.stopTimer();
     this.closeStream();
-    if (this.cfg.failureModeAllow) return this.giveUp("error");
+    if (this.cfg.failureModeAllow) return this.giveUp(why);
     this.result.details = details;
     if (this.started) this.finish("reset");
     else {
@@ -351,6 +399,7 @@ class FilterRun {
     this.processingComplete = true;
     this.closeStream();
     this.result.body = Buffer.concat(this.result.chunks);
+    this.signal();
     this.resolve(this.result);
   }
 }
