@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
 import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, type DriveResult } from "./envoy-driver.js";
-import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, type LlmCall } from "./stack.js";
+import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, startEarlyInMinute, type LlmCall } from "./stack.js";
 
 // Reserve (a real gRPC Check on the shipped LLM pack, compiled to WASM, counted in the shared
 // Redis) -> stream (mock-llm, the provider stand-in, over real HTTP, cut at arbitrary byte
@@ -61,6 +61,9 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     rmSync(keyDir, { recursive: true, force: true });
   });
 
+  // Each case reserves and reconciles within a few seconds; none may straddle a minute (see startEarlyInMinute).
+  beforeEach(() => startEarlyInMinute(5_000));
+
   /** Redis key of a reserved counter in the window it was counted in. */
   const redisKey = (c: Reservation["counters"][number]) => `tollgate:{${c.hashTag}}:${c.key}:${c.windowStartMs / 1000}`;
   const counterValue = async (c: Reservation["counters"][number]) => Number((await redis.get(redisKey(c))) ?? 0);
@@ -106,6 +109,8 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
   });
 
   it("many responses on one tenant: each counter equals the sum of what was reserved minus refunds, i.e. exactly the sum of actual usage", async () => {
+    // 12 streams at once take a few seconds here, many more on a loaded machine.
+    await startEarlyInMinute(20_000);
     const byKey = new Map<string, { counter: Reservation["counters"][number]; before: number; actual: number }>();
     const calls = Array.from({ length: 12 }, (_, i) => ({ path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 2000 }), mock: { "x-mock-reply-tokens": String(5 + i * 7) } }));
     const done = await Promise.all(
@@ -121,12 +126,14 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     for (const [k, v] of byKey) v.before = (await counterValue(v.counter)) - reservedNow.get(k)!;
     const results = await Promise.all(done.map(async (d) => driver.drive({ metadata: d.metadata, response: await callUpstream(mock.url, d.call, seed++) })));
     for (const [i, d] of done.entries()) {
-      await reconciledLine(t.logs, d.reservation.decisionId);
+      const line = await reconciledLine(t.logs, d.reservation.decisionId);
+      expect(line, `not reconciled: ${JSON.stringify(line)}`).not.toHaveProperty("error");
+      for (const c of line["counters"] as Record<string, unknown>[]) expect(c, `counter not adjusted: ${JSON.stringify(line)}`).toMatchObject({ applied: true });
       const u = reportedUsage("openai", results[i]!.body.toString("utf8"));
       for (const c of d.reservation.counters) byKey.get(redisKey(c))!.actual += u.input + u.output;
     }
     for (const v of byKey.values()) expect(await counterValue(v.counter)).toBe(v.before + v.actual);
-  });
+  }, 60_000);
 
   it("gzip: a compressed response still reconciles exactly (decoded incrementally, chunk boundaries anywhere)", async () => {
     const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 3000 }), mock: { "x-mock-encoding": "gzip", "x-mock-reply-tokens": "250" } };
@@ -236,11 +243,8 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
   // the stream was refused and the rest passed uncounted ("disconnected"). Envoy read-disables the
   // upstream instead (watermarks), which the driver now does too.
   it("a 10 MB streamed response reconciles exactly", async () => {
-    // The minute counter is reconciled only inside the window it was reserved in (window_rolled
-    // otherwise, docs/policy-limits.md); on a loaded machine this long response can outlive a window
-    // that was already half over, so start it early in a minute.
-    const intoMinute = Date.now() % 60_000;
-    if (intoMinute > 20_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute));
+    // About 5 s alone; a loaded machine can make it several times that.
+    await startEarlyInMinute(40_000);
     const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 100_000 }), mock: { "x-mock-reply-tokens": "70000" } };
     const { reservation, metadata } = await reserve(call);
     const before = await Promise.all(reservation.counters.map(counterValue));

@@ -91,6 +91,16 @@ export async function* rechunk(source: AsyncIterable<Uint8Array>, seed: number, 
   }
 }
 
+/**
+ * Waits, when needed, until at least `ms` remain in the current minute. The pack's minute counters
+ * are fixed windows, reconciled only inside the window they were reserved in (window_rolled
+ * otherwise, docs/policy-limits.md): a test that expects them exact must not straddle a minute.
+ */
+export async function startEarlyInMinute(ms: number): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
+}
+
 /** Waits for the usage_reconciled line of a decision and returns it. */
 export async function reconciledLine(logs: LogCapture, decisionId: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;
