@@ -1,4 +1,4 @@
-import { appAdminContext } from "./admin/app-context.js";
+import { appAdminContext, carryOutPolicyCommand } from "./admin/app-context.js";
 import type { AdminContext } from "./status/context.js";
 import { AdminServer } from "./admin/server.js";
 import { AggregatorRegistry } from "prom-client";
@@ -116,6 +116,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
     },
     onReject: () => metrics.activations.inc({ result: "rejected" }),
   });
+  deps.workerLink?.onCommand((command) => carryOutPolicyCommand(policy, command));
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
   const activator = new PolicyActivator({ registry: policy, hostBuiltins, logger });
@@ -236,7 +237,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
 
   const adminContext = appAdminContext({
     settings, policy, policyOrigin: policySource.origin, store: rawStore, usage: () => usage.snapshot(), grpcTls: () => grpcTls?.watcher.info(), decisionLogs,
-    ...(deps.workerLink ? { workers: () => deps.workerLink!.workers() } : {}),
+    ...(deps.workerLink ? { workers: () => deps.workerLink!.workers(), broadcast: (command) => deps.workerLink!.broadcast(command) } : {}),
   });
   const admin = settings.adminDisabled
     ? undefined

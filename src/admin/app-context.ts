@@ -6,7 +6,7 @@ import { originLocation, type PolicyOrigin } from "../policy/origin.js";
 import type { PolicyRegistry } from "../policy/registry.js";
 import type { TlsInfo } from "../tls/certificates.js";
 import type { TenantUsage } from "../authz/usage.js";
-import type { WorkerState } from "../cluster/messages.js";
+import type { CommandResult, PolicyCommand, WorkerState } from "../cluster/messages.js";
 import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
 import { historyFromAudit, historyFromEvents } from "./history.js";
 import { maskingEvidence } from "./masking-self-test.js";
@@ -22,6 +22,8 @@ export interface AppContextParts {
   grpcTls: () => TlsInfo | undefined;
   /** Under `--workers`: every worker's revision, from the primary. */
   workers?: () => Promise<WorkerState[]>;
+  /** Under `--workers`: has every worker carry out a rollback or promotion (see carryOutPolicyCommand). */
+  broadcast?: (command: PolicyCommand) => Promise<CommandResult[]>;
   /** The running decision-log sink, when uploads are on (the masking self-test reads its output). */
   decisionLogs?: DecisionLogSink | undefined;
 }
@@ -38,11 +40,36 @@ function lastRejection(policy: PolicyRegistry): Pick<AdminStatus["policy"], "las
 }
 
 /**
- * A rollback or promotion would reach only the worker that took the call, leaving the workers on
- * different revisions; until it is sent to all of them it is refused (change the files instead).
+ * One worker's part of a rollback or promotion that every worker makes: it ends on
+ * `command.revision` (already there counts), or throws why it cannot; with `prepare` it only
+ * checks. Each worker keeps its own revisions, loaded from the same source, so the ids agree; a
+ * worker started after a revision was replaced does not hold it.
  */
-function refuseUnderWorkers(parts: AppContextParts): void {
-  if (parts.workers) throw new TollgateError("config_error", "rollback and promote are not available with --workers above 1: change the policy source instead, every worker reloads it");
+export function carryOutPolicyCommand(policy: PolicyRegistry, command: PolicyCommand): string {
+  if (policy.activeRevision()?.revision === command.revision) return command.revision;
+  if (command.action === "rollback") {
+    if (command.prepare) return policy.rollbackTarget(command.revision).revision;
+    return policy.rollback(command.revision, command.operator).revision;
+  }
+  const candidate = policy.candidateRevision()?.revision;
+  if (candidate !== command.revision) throw new TollgateError("config_error", `its candidate is ${candidate ?? "none"}, not ${command.revision}`);
+  return command.prepare ? candidate : policy.promote(command.operator).revision;
+}
+
+/**
+ * Every worker checks it can make the change; only if all can do they make it, so a refusal
+ * leaves them all where they were. The answer names each worker that could not.
+ */
+async function everyWorker(broadcast: NonNullable<AppContextParts["broadcast"]>, command: PolicyCommand, previous: string | undefined) {
+  for (const prepare of [true, false]) {
+    const results = await broadcast({ ...command, prepare });
+    const failed = results.filter((r) => r.revision !== command.revision);
+    if (results.length > 0 && failed.length === 0) continue;
+    const why = failed.map((r) => `worker ${r.worker} (pid ${r.pid}): ${r.error ?? `serves ${r.revision ?? "nothing"}`}`).join("; ");
+    const what = prepare ? "refused, no worker changed" : `reached ${results.length - failed.length} of ${results.length} workers; /v1/status lists the revision each serves`;
+    throw new TollgateError("config_error", `${command.action} to ${command.revision} ${what}: ${why || "no worker answered"}`);
+  }
+  return { revision: command.revision, ...(previous ? { previousRevision: previous } : {}) };
 }
 
 /** The running tollgate as the admin server sees it. */
@@ -92,14 +119,15 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
     },
     usage: async () => parts.usage(),
     async rollback(revision, operator) {
-      refuseUnderWorkers(parts);
       const previous = policy.activeRevision()?.revision;
+      if (parts.broadcast) return everyWorker(parts.broadcast, { action: "rollback", revision: revision ?? policy.rollbackTarget().revision, operator }, previous);
       const now = policy.rollback(revision, operator);
       return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };
     },
     async promote(operator) {
-      refuseUnderWorkers(parts);
       const previous = policy.activeRevision()?.revision;
+      const candidate = policy.candidateRevision()?.revision;
+      if (parts.broadcast && candidate) return everyWorker(parts.broadcast, { action: "promote", revision: candidate, operator }, previous);
       const now = policy.promote(operator);
       return { revision: now.revision, ...(previous ? { previousRevision: previous } : {}) };
     },

@@ -2,13 +2,24 @@ import cluster, { type Worker } from "node:cluster";
 import { randomBytes } from "node:crypto";
 import { AggregatorRegistry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
-import { isToPrimary, type ToWorker, type WorkerState } from "./messages.js";
+import { isToPrimary, type CommandResult, type PolicyCommand, type ToWorker, type WorkerState } from "./messages.js";
 
 /** A worker that dies is replaced after this long (a crash loop then costs one fork a second). */
 const RESTART_DELAY_MS = 1000;
 /** More deaths than this within RESTART_WINDOW_MS is a crash loop: the primary stops everything. */
 const MAX_RESTARTS = 10;
 const RESTART_WINDOW_MS = 60_000;
+/** How long the primary waits for every worker to carry out a broadcast (under the asking worker's own 5 s). */
+const BROADCAST_TIMEOUT_MS = 4000;
+
+interface Broadcast {
+  asker: Worker;
+  askId: number;
+  /** Worker ids that have not answered yet. */
+  waiting: Map<number, number>;
+  results: CommandResult[];
+  timer: NodeJS.Timeout;
+}
 
 export interface PrimaryOptions {
   workers: number;
@@ -21,7 +32,8 @@ export interface PrimaryOptions {
  * The primary of `--workers`: forks the workers (each a whole tollgate sharing the gRPC and admin
  * ports through node:cluster), replaces any that dies, keeps each worker's active revision, and
  * answers a worker's questions: the revision of every worker (for /v1/status) and every worker's
- * metrics in one scrape (prom-client's AggregatorRegistry). SIGTERM/SIGINT drain all workers.
+ * metrics in one scrape (prom-client's AggregatorRegistry), and sends a rollback or promotion
+ * that one worker received to every worker. SIGTERM/SIGINT drain all workers.
  * Resolves with the process exit code once every worker is gone.
  */
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
@@ -34,6 +46,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const deaths: number[] = [];
   let stopping = false;
   let exitCode = 0;
+  const broadcasts = new Map<number, Broadcast>();
+  let nextBroadcast = 1;
 
   const fork = (): void => {
     const worker = cluster.fork();
@@ -45,8 +59,39 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     if (worker.isConnected()) worker.send(m);
   };
 
+  const settle = (id: number): void => {
+    const b = broadcasts.get(id);
+    if (!b) return;
+    broadcasts.delete(id);
+    clearTimeout(b.timer);
+    for (const [worker, pid] of b.waiting) b.results.push({ worker, pid, error: "no answer: the worker exited or is stuck" });
+    answer(b.asker, { tollgate: "answer", id: b.askId, results: b.results.sort((x, y) => x.worker - y.worker) });
+  };
+
+  const broadcast = (asker: Worker, askId: number, command: PolicyCommand): void => {
+    const id = nextBroadcast++;
+    const targets = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const waiting = new Map(targets.map((w) => [w.id, w.process.pid ?? 0]));
+    broadcasts.set(id, { asker, askId, waiting, results: [], timer: setTimeout(() => settle(id), BROADCAST_TIMEOUT_MS) });
+    logger.info({ event: "policy_broadcast", action: command.action, revision: command.revision, workers: waiting.size }, `sending the ${command.action} to every worker`);
+    for (const w of targets) answer(w, { tollgate: "command", id, command });
+  };
+
   const onMessage = (worker: Worker, m: unknown): void => {
     if (!isToPrimary(m)) return;
+    if (m.tollgate === "broadcast") {
+      broadcast(worker, m.id, m.command);
+      return;
+    }
+    if (m.tollgate === "done") {
+      const b = broadcasts.get(m.id);
+      const pid = b?.waiting.get(worker.id);
+      if (!b || pid === undefined) return;
+      b.waiting.delete(worker.id);
+      b.results.push({ worker: worker.id, pid, ...(m.revision !== undefined ? { revision: m.revision } : {}), ...(m.error !== undefined ? { error: m.error } : {}) });
+      if (b.waiting.size === 0) settle(m.id);
+      return;
+    }
     if (m.tollgate === "revision") {
       const state = states.get(worker.id);
       if (state) state.revision = m.revision;
@@ -69,6 +114,11 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   return new Promise((resolve) => {
     cluster.on("exit", (worker, code, signal) => {
       states.delete(worker.id);
+      for (const [id, b] of broadcasts) {
+        if (!b.waiting.delete(worker.id)) continue;
+        b.results.push({ worker: worker.id, pid: worker.process.pid ?? 0, error: "the worker exited before it answered" });
+        if (b.waiting.size === 0) settle(id);
+      }
       if (stopping) {
         if (states.size === 0) resolve(exitCode);
         return;

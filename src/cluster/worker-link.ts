@@ -1,6 +1,6 @@
 import cluster from "node:cluster";
 import { TollgateError } from "../errors.js";
-import { isToWorker, type ToPrimary, type WorkerState } from "./messages.js";
+import { isToWorker, type CommandResult, type PolicyCommand, type ToPrimary, type WorkerState } from "./messages.js";
 
 /** Longest a worker waits for the primary's answer (it answers from memory, or by asking every worker for metrics). */
 const ASK_TIMEOUT_MS = 5000;
@@ -9,10 +9,15 @@ const ASK_TIMEOUT_MS = 5000;
 export class WorkerLink {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (m: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private carryOut: ((command: PolicyCommand) => string) | undefined;
 
   constructor() {
     process.on("message", (m: unknown) => {
       if (!isToWorker(m)) return;
+      if (m.tollgate === "command") {
+        this.send({ tollgate: "done", id: m.id, ...this.run(m.command) });
+        return;
+      }
       const w = this.waiting.get(m.id);
       if (!w) return;
       this.waiting.delete(m.id);
@@ -31,24 +36,44 @@ export class WorkerLink {
     this.send({ tollgate: "revision", revision });
   }
 
+  /** How this worker carries out a rollback or promotion another worker received: returns the revision it now serves. */
+  onCommand(carryOut: (command: PolicyCommand) => string): void {
+    this.carryOut = carryOut;
+  }
+
+  /** Has every worker (this one included) carry out `command`; one result per worker. */
+  async broadcast(command: PolicyCommand): Promise<CommandResult[]> {
+    const answer = (await this.ask({ tollgate: "broadcast", command })) as { results: CommandResult[] };
+    return answer.results;
+  }
+
   async workers(): Promise<WorkerState[]> {
-    const answer = (await this.ask("workers")) as { workers: WorkerState[] };
+    const answer = (await this.ask({ tollgate: "ask", what: "workers" })) as { workers: WorkerState[] };
     return answer.workers;
   }
 
   /** Every worker's metrics, aggregated by the primary (prom-client's AggregatorRegistry). */
   async metrics(): Promise<{ text: string; contentType: string }> {
-    const answer = (await this.ask("metrics")) as { metrics: string; contentType: string };
+    const answer = (await this.ask({ tollgate: "ask", what: "metrics" })) as { metrics: string; contentType: string };
     return { text: answer.metrics, contentType: answer.contentType };
   }
 
   /** The primary's random reservation key (base64), shared by every worker when no reservationKeyFile is set. */
   async reservationKey(): Promise<Uint8Array> {
-    const answer = (await this.ask("reservationKey")) as { reservationKey: string };
+    const answer = (await this.ask({ tollgate: "ask", what: "reservationKey" })) as { reservationKey: string };
     return Buffer.from(answer.reservationKey, "base64");
   }
 
-  private ask(what: "workers" | "metrics" | "reservationKey"): Promise<unknown> {
+  private run(command: PolicyCommand): { revision: string } | { error: string } {
+    if (!this.carryOut) return { error: "this worker has no policy to change yet" };
+    try {
+      return { revision: this.carryOut(command) };
+    } catch (err) {
+      return { error: TollgateError.from(err).message };
+    }
+  }
+
+  private ask(question: DistributiveOmit<Extract<ToPrimary, { tollgate: "ask" | "broadcast" }>, "id">): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -57,7 +82,7 @@ export class WorkerLink {
       }, ASK_TIMEOUT_MS);
       timer.unref();
       this.waiting.set(id, { resolve, reject, timer });
-      this.send({ tollgate: "ask", id, what });
+      this.send({ ...question, id } as ToPrimary);
     });
   }
 
@@ -66,3 +91,5 @@ export class WorkerLink {
     if (process.connected) process.send?.(m);
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -130,14 +130,20 @@ export class PolicyRegistry {
 
   /** Returns to an earlier loaded revision (the previous one when none is named). */
   rollback(revision?: string, operator?: string): RevisionInfo {
+    const target = this.rollbackTarget(revision);
+    this.swap(target, "rollback", operator);
+    return info(target, true);
+  }
+
+  /** The kept revision a rollback would activate (the previous one when none is named), or why there is none. */
+  rollbackTarget(revision?: string): Revision {
     const idx = this.history.findIndex((r) => r === this.active);
     if (revision !== undefined && revision === this.active?.revision) throw new TollgateError("config_error", `revision ${revision} is already active`);
     const target = revision === undefined ? this.history[idx - 1] : this.history.find((r) => r.revision === revision);
     if (!target) {
       throw new TollgateError("config_error", revision === undefined ? "no earlier revision to roll back to" : `revision ${revision} is not among the ${this.history.length} kept revisions`);
     }
-    this.swap(target, "rollback", operator);
-    return info(target, true);
+    return target;
   }
 
   setCandidate(rev: Revision | undefined): void {

@@ -19,6 +19,8 @@ interface Status {
 }
 
 let served: Served;
+/** The first file's revision, which a worker started after the edit never loads. */
+let revisionOne: string;
 let dir: string;
 let adminPort: number;
 let tokenDir: string;
@@ -26,6 +28,8 @@ const TOKEN = "workers-test-admin-token-0123456789";
 
 const get = async (p: string): Promise<Response> =>
   fetch(`http://127.0.0.1:${adminPort}${p}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(10_000) });
+const post = async (p: string, body: Record<string, unknown>): Promise<Response> =>
+  fetch(`http://127.0.0.1:${adminPort}${p}`, { method: "POST", body: JSON.stringify(body), headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, signal: AbortSignal.timeout(10_000) });
 const status = async (): Promise<Status> => (await (await get("/v1/status")).json()) as Status;
 const alive = (pid: number): boolean => {
   try {
@@ -104,6 +108,24 @@ describe("--workers 2", () => {
     expect(await checks(6)).toEqual(Array(6).fill("200:two"));
   }, 40_000);
 
+  it("a rollback through the admin API reaches every worker: both serve the earlier revision, then a named one", async () => {
+    const before = (await status()).workers!;
+    const res = await post("/v1/policy/rollback", {});
+    const body = (await res.json()) as { revision: string; previousRevision: string };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.previousRevision).toBe(before[0]!.revision);
+    expect(body.revision).not.toBe(before[0]!.revision);
+    expect((await status()).workers!.map((w) => w.revision)).toEqual([body.revision, body.revision]);
+    expect(await checks(6)).toEqual(Array(6).fill("200:one"));
+    expect(served.output.join("").match(/"event":"policy_rollback"/g)).toHaveLength(2);
+    revisionOne = body.revision;
+    // Back to the revision the files hold, by name, so a restarted worker agrees again.
+    const forward = await post("/v1/policy/rollback", { revision: before[0]!.revision });
+    expect(forward.status).toBe(200);
+    expect((await status()).workers!.map((w) => w.revision)).toEqual([before[0]!.revision, before[0]!.revision]);
+    expect(await checks(4)).toEqual(Array(4).fill("200:two"));
+  });
+
   it("a worker that dies is replaced, on the same revision, and the port keeps answering", async () => {
     const before = (await status()).workers!;
     process.kill(before[0]!.pid, "SIGKILL");
@@ -115,10 +137,24 @@ describe("--workers 2", () => {
     expect(served.output.join("")).toContain('"event":"worker_exited"');
   }, 40_000);
 
-  it("rollback is refused under --workers (it would reach one worker only)", async () => {
-    const res = await fetch(`http://127.0.0.1:${adminPort}/v1/policy/rollback`, { method: "POST", body: "{}", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, signal: AbortSignal.timeout(10_000) });
+  it("a rollback one worker cannot make (its replacement never loaded that revision) is refused, and no worker changes", async () => {
+    const before = (await status()).workers!.map((w) => w.revision);
+    const res = await post("/v1/policy/rollback", { revision: revisionOne });
     expect(res.status).toBe(400);
-    expect(await res.text()).toContain("--workers");
+    expect(await res.text()).toMatch(/refused, no worker changed: worker \d+ \(pid \d+\): revision \S+ is not among the 1 kept revisions/);
+    expect((await status()).workers!.map((w) => w.revision)).toEqual(before);
+    expect(await checks(4)).toEqual(Array(4).fill("200:two"));
+  });
+
+  it("a rollback to an unknown revision, and a promotion without a candidate, are refused and change nothing", async () => {
+    const before = (await status()).workers!.map((w) => w.revision);
+    const unknown = await post("/v1/policy/rollback", { revision: "no-such-revision" });
+    expect(unknown.status).toBe(400);
+    expect(await unknown.text()).toContain("not among the");
+    const promote = await post("/v1/policy/promote", {});
+    expect(promote.status).toBe(400);
+    expect(await promote.text()).toContain("no candidate");
+    expect((await status()).workers!.map((w) => w.revision)).toEqual(before);
   });
 
   it("SIGTERM on the primary drains and stops every worker, then the primary exits 0", async () => {
