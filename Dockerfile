@@ -4,7 +4,9 @@
 #   docker build --target mock-llm -t mock-llm .
 # Checked by test/deploy/dockerfile.test.ts (stages, pins, COPY sources vs .dockerignore).
 
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node.js 24 (LTS; package.json engines: 22 or newer), the release .ci/run fetches when the
+# system node is older.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # tollgate compiles Rego to WebAssembly with the opa CLI at runtime (and on every policy
 # edit), so the image carries the same opa release the tests use. CGO off gives a static

@@ -42,9 +42,9 @@ describe("Dockerfile", () => {
     const file = parseDockerfile(text);
     expect(file.stages.map((s) => [s.name, s.image])).toEqual([
       ["opa", "golang:1.26.8-alpine"],
-      ["build", "node:20.20.2-bookworm-slim"],
-      ["mock-llm", "node:20.20.2-bookworm-slim"],
-      ["tollgate", "node:20.20.2-bookworm-slim"],
+      ["build", "node:24.22.3-bookworm-slim"],
+      ["mock-llm", "node:24.22.3-bookworm-slim"],
+      ["tollgate", "node:24.22.3-bookworm-slim"],
     ]);
   });
 
@@ -110,7 +110,7 @@ describe("broken Dockerfile variants are rejected", () => {
     },
     {
       title: "an image without a tag",
-      edit: (s) => s.replace("ARG NODE_IMAGE=node:20.20.2-bookworm-slim", "ARG NODE_IMAGE=node"),
+      edit: (s) => s.replace("ARG NODE_IMAGE=node:24.22.3-bookworm-slim", "ARG NODE_IMAGE=node"),
       expected: ["build: base image node is not pinned to a version", "mock-llm: base image node is not pinned to a version", "tollgate: base image node is not pinned to a version"],
     },
     {
@@ -141,7 +141,7 @@ describe("broken Dockerfile variants are rejected", () => {
     },
     {
       title: "another stage after tollgate (changes the default target)",
-      edit: (s) => `${s}\nFROM node:20.20.2-bookworm-slim AS debug\n`,
+      edit: (s) => `${s}\nFROM node:24.22.3-bookworm-slim AS debug\n`,
       expected: ["the last stage (default target) must be tollgate"],
     },
   ];
