@@ -96,8 +96,13 @@ export async function* rechunk(source: AsyncIterable<Uint8Array>, seed: number, 
  * are fixed windows, reconciled only inside the window they were reserved in (window_rolled
  * otherwise, docs/policy-limits.md): a test that expects them exact must not straddle a minute.
  */
-export async function startEarlyInMinute(ms: number): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
+export function startEarlyInMinute(ms: number): Promise<void> {
+  return startEarlyInWindow(60_000, ms);
+}
+
+/** Waits, when needed, until at least `ms` remain in the current epoch-aligned window of `windowMs`. */
+export async function startEarlyInWindow(windowMs: number, ms: number): Promise<void> {
+  const left = windowMs - (Date.now() % windowMs);
   if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
 }
 
