@@ -23,8 +23,13 @@ deny(status, reason, message) := {
 	"allowed": false,
 	"http_status": status,
 	"message": message,
-	"dynamic_metadata": {"reason": reason},
+	"dynamic_metadata": object.union({"reason": reason}, named_tenant),
 }
+
+# Decision lines name the tenant whenever the key identified one, denials included.
+named_tenant := {"tenant": identity.tenant} if identity.tenant
+
+else := {}
 
 allow := {"allowed": true} if {
 	is_health

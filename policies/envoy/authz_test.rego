@@ -202,3 +202,13 @@ test_other_unreadable_bodies_stay_denied_when_truncated_bodies_are_allowed if {
 	d := authz.allow with input as i with data.gateway as allow_truncated
 	d.dynamic_metadata.reason == "unreadable_body"
 }
+
+test_denials_name_the_tenant_once_the_key_identified_it if {
+	d := authz.allow with input as chat(hello("gpt-4o"), bearer(fixture.key)) with data.gateway as fixture.gateway
+	d.dynamic_metadata == {"reason": "model_not_allowed", "tenant": "fixture-co"}
+}
+
+test_denials_before_identification_name_no_tenant if {
+	d := authz.allow with input as chat(hello("gpt-4o-mini"), bearer("tg-not-a-key")) with data.gateway as fixture.gateway
+	d.dynamic_metadata == {"reason": "unknown_key"}
+}

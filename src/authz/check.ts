@@ -5,6 +5,7 @@ import type { LimitStore } from "../limits/types.js";
 import { attachDecisionInput, logDecision, type DecisionEvent } from "../observability/decision-log.js";
 import type { Logger } from "../observability/logger.js";
 import { reasonLabel, type Metrics } from "../observability/metrics.js";
+import { decisionFacts, type DecisionFacts } from "./decision-facts.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { diffDecisions, type ShadowStats } from "./shadow.js";
 import { readDecision, type Decision, type Pair } from "./decision.js";
@@ -51,6 +52,8 @@ export interface CheckPipelineOptions {
 /** What the record stage needs from a Check that reached a decision. */
 interface Decided {
   ctx: CheckContext;
+  /** Read from the policy's decision before the steps, which may replace it (a 429 keeps the tenant). */
+  facts: DecisionFacts;
   decision: Decision;
   reason?: string;
   input: PolicyInput | undefined;
@@ -86,7 +89,7 @@ export class CheckPipeline {
     const engine = this.o.policy();
     const event: DecisionEvent = {
       decision_id: decisionId, revision: engine?.revision, allowed: false, status: 0,
-      method: http?.method, path: http?.path, latency_ms: 0,
+      method: http?.method, path: http?.path, latency_ms: 0, tenant: null,
     };
     try {
       if (!engine) throw new TollgateError("policy_not_loaded", "no policy revision is loaded yet");
@@ -114,11 +117,13 @@ export class CheckPipeline {
     const read = this.readInput(req, engine);
     let ctx: CheckContext;
     let result: unknown;
+    let facts = decisionFacts(undefined);
     if ("denial" in read) {
       ctx = { req, decisionId, input: undefined, decision: ownDenial(read.status, read.denial), reason: read.reason, metadata: {}, ownDenial };
     } else {
       result = this.evaluate(engine, read.input);
       const decision = readDecision(result);
+      facts = decisionFacts(decision.dynamicMetadata);
       this.compareWithCandidate(read.input, decision, decisionId);
       if (!decision.allowed && decision.body === undefined && decision.message !== undefined) {
         const own = ownDenial(decision.httpStatus, decision.message);
@@ -129,7 +134,7 @@ export class CheckPipeline {
       if (!decision.allowed) ctx.reason = reasonLabel(decision.dynamicMetadata?.["reason"]);
     }
     for (const step of this.steps) await step(ctx);
-    return { ctx, decision: ctx.decision, input: ctx.input, result, ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}) };
+    return { ctx, facts, decision: ctx.decision, input: ctx.input, result, ...(ctx.reason !== undefined ? { reason: ctx.reason } : {}) };
   }
 
   /** Stage 1: the CheckRequest as opa-envoy-plugin's input, enriched (input.llm); a request tollgate cannot read is a denial. */
@@ -160,7 +165,10 @@ export class CheckPipeline {
     const policyDecision = d.ctx.dryRunDenial ?? d.decision;
     event.allowed = policyDecision.allowed;
     event.status = policyDecision.allowed ? 200 : policyDecision.httpStatus;
+    event.tenant = d.facts.tenant;
     if (d.reason) event.reason = d.reason;
+    else if (policyDecision.allowed) event.reason = d.facts.allowReason;
+    if (!policyDecision.allowed && d.facts.guardPatterns.length > 0) event.guard_patterns = d.facts.guardPatterns;
     if (d.ctx.dryRunDenial) event.dry_run = true;
     const tenant = policyDecision.dynamicMetadata?.["tenant"];
     if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, policyDecision.allowed ? "allow" : "deny");

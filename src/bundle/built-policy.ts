@@ -18,6 +18,8 @@ export interface BuiltPolicy {
   maskEntrypoint: string | undefined;
   dropEntrypoint: string | undefined;
   testsRun: boolean;
+  /** How many `opa test` cases passed, when they ran (a failing one rejects the build). */
+  testsPassed?: number | undefined;
   /** The id of the key whose signature was verified (signed bundles only). */
   keyId?: string | undefined;
 }

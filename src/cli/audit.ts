@@ -19,7 +19,9 @@ function field(name: string, value: string | number | null | undefined): string 
 function describe(r: AuditRecord): string {
   const tests = r.tests
     ? r.tests.ran
-      ? `${r.tests.passed ?? "?"} passed/${r.tests.failed ?? "?"} failed`
+      ? r.tests.passed !== undefined
+        ? `${r.tests.passed} passed/${r.tests.failed ?? 0} failed`
+        : "ran"
       : "not run"
     : null;
   return (

@@ -10,7 +10,12 @@ export interface DecisionEvent {
   method: string | undefined;
   path: string | undefined;
   latency_ms: number;
+  /** The tenant the policy identified; null when it named none (no or unknown key, an error). Check always sets it. */
+  tenant?: string | null;
+  /** Why: the policy's reason (allowed ones too), a step's (rate_limited), or the error code. */
   reason?: string;
+  /** The prompt-guard patterns a denial matched, by name. */
+  guard_patterns?: string[];
   dry_run?: boolean;
   input?: unknown;
   result?: unknown;

@@ -33,7 +33,7 @@ export class PolicyActivator {
       const built = await build();
       // Compiled off the event loop; only instantiation runs on it.
       const module = await compilePolicy(built);
-      rev = { revision: built.revision, origin, engine: new WasmPolicyEngine(built, this.o.hostBuiltins(), module), keyId: built.keyId, testsRun: built.testsRun };
+      rev = { revision: built.revision, origin, engine: new WasmPolicyEngine(built, this.o.hostBuiltins(), module), keyId: built.keyId, testsRun: built.testsRun, testsPassed: built.testsPassed };
     } catch (err) {
       throw this.reject(origin, err, revision);
     }

@@ -33,7 +33,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
     const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
     const testsRun = options.runTests && scan.hasTests;
     // Build and test at once: both are child processes, and the edit goes live after the slower one.
-    await Promise.all([
+    const [, tested] = await Promise.all([
       runOpa(
         [
           "build", "-t", "wasm",
@@ -48,8 +48,15 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
       ),
       testsRun ? runOpa(["test", dir], run) : undefined,
     ]);
-    return { ...loadBundle(await readFile(out), { decisionPath: options.entrypoint, skipVerification: true }).built, testsRun };
+    const built = loadBundle(await readFile(out), { decisionPath: options.entrypoint, skipVerification: true }).built;
+    return { ...built, testsRun, testsPassed: tested ? passedCount(tested.stdout) : undefined };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** `opa test` ends a passing run with "PASS: <passed>/<total>". */
+function passedCount(stdout: string): number | undefined {
+  const m = /^PASS: (\d+)\/\d+$/m.exec(stdout);
+  return m ? Number(m[1]) : undefined;
 }

@@ -12,6 +12,7 @@ export interface Revision {
   activatedAt?: string;
   keyId?: string | undefined;
   testsRun: boolean;
+  testsPassed?: number | undefined;
 }
 
 export interface RevisionInfo {
@@ -172,7 +173,7 @@ export class PolicyRegistry {
       { event: action === "activation" ? "policy_activated" : `policy_${action}`, revision: rev.revision, previous_revision: previous?.revision, source: describeOrigin(rev.origin), tests_run: rev.testsRun, operator },
       `policy ${action}`,
     );
-    this.record({ action, source: describeOrigin(rev.origin), revision: rev.revision, previousRevision: previous?.revision, keyId: rev.keyId, tests: { ran: rev.testsRun }, operator, details });
+    this.record({ action, source: describeOrigin(rev.origin), revision: rev.revision, previousRevision: previous?.revision, keyId: rev.keyId, tests: { ran: rev.testsRun, ...(rev.testsPassed !== undefined ? { passed: rev.testsPassed, failed: 0 } : {}) }, operator, details });
     this.opts.onActivate?.(rev);
   }
 

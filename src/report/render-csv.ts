@@ -21,7 +21,7 @@ export function renderCsv(r: ComplianceReport): string {
   add("audit", "change_management", "", "chain", r.audit.chain, r.audit.chain === "tampered" ? "fail" : "", r.audit.brokenAt ? `line ${r.audit.brokenAt.line}: ${r.audit.brokenAt.reason}` : (r.audit.head ?? ""));
   for (const x of r.audit.records) {
     add("policy_change", "change_management", x.seq, x.action, x.revision ?? "", x.verified ? "verified" : "unverified",
-      `at ${x.ts}; previous ${x.previousRevision ?? "-"}; source ${x.source}; key ${x.keyId ?? "-"}; operator ${x.operator ?? "-"}; tests ${x.tests ? (x.tests.ran ? `${x.tests.passed ?? "?"} passed ${x.tests.failed ?? 0} failed` : "not run") : "-"}${x.reason ? `; reason ${x.reason}` : ""}`);
+      `at ${x.ts}; previous ${x.previousRevision ?? "-"}; source ${x.source}; key ${x.keyId ?? "-"}; operator ${x.operator ?? "-"}; tests ${x.tests ? (x.tests.ran ? (x.tests.passed !== undefined ? `${x.tests.passed} passed ${x.tests.failed ?? 0} failed` : "ran") : "not run") : "-"}${x.reason ? `; reason ${x.reason}` : ""}`);
   }
   if (r.decisions) {
     const t = r.decisions.totals;

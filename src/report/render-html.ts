@@ -33,7 +33,7 @@ export function renderHtml(r: ComplianceReport): string {
     : "";
   const changes = table(
     ["#", "Time (UTC)", "Action", "Revision", "Previous", "Source", "Key id", "Tests", "Operator", "Reason", "Chain"],
-    a.records.map((x) => [x.seq, x.ts, x.action, x.revision ?? "", x.previousRevision ?? "", x.source, x.keyId ?? "", x.tests ? (x.tests.ran ? `ran: ${x.tests.passed ?? "?"} passed, ${x.tests.failed ?? 0} failed` : "not run") : "", x.operator ?? "", x.reason ?? "", x.verified ? "verified" : { html: badge("fail") + " unverified" }]),
+    a.records.map((x) => [x.seq, x.ts, x.action, x.revision ?? "", x.previousRevision ?? "", x.source, x.keyId ?? "", x.tests ? (x.tests.ran ? (x.tests.passed !== undefined ? `ran: ${x.tests.passed} passed, ${x.tests.failed ?? 0} failed` : "ran") : "not run") : "", x.operator ?? "", x.reason ?? "", x.verified ? "verified" : { html: badge("fail") + " unverified" }]),
     a.chain === "missing" ? "No audit trail available." : "No policy change recorded in the period.",
   );
   const d = r.decisions;

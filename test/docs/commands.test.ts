@@ -112,6 +112,13 @@ async function tollgate(cmd: DocCommand): Promise<void> {
   if (sub[0] === "report" && format === "csv") expect(out.split("\n")[0]).toContain(",");
   if (sub[0] === "rollback" || sub[0] === "promote") expect(JSON.parse(r.stdout)).toMatchObject({ action: sub[0] });
   if (sub.join(" ") === "keys hash") expect(readFileSync(path.join(ROOT, "policies/data.json"), "utf8")).toContain(r.stdout.trim());
+  if (sub.join(" ") === "audit show") {
+    // The activations record the real `opa test` counts of the policies they activated.
+    const passed = /^PASS: (\d+)\//m.exec(spawnSync("opa", ["test", path.join(sandbox, "policies")], { encoding: "utf8" }).stdout)![1];
+    expect(r.stdout).toContain(`activation revision=`);
+    expect(r.stdout).toContain(`tests="${passed} passed/0 failed"`);
+    expect(r.stdout).not.toContain("?");
+  }
 }
 
 async function curl(cmd: DocCommand): Promise<void> {
