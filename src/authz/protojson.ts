@@ -27,9 +27,16 @@ function putMap(out: Json, key: string, v: Record<string, unknown>): void {
   }
 }
 
+/** The last second formatted: every Check formats request.time, and most fall in the second before. */
+let lastSeconds = Number.NaN;
+let lastBase = "";
+
 export function timestampToJson(t: Timestamp): string {
-  const ms = t.seconds * 1000;
-  const base = new Date(ms).toISOString().slice(0, 19);
+  if (t.seconds !== lastSeconds) {
+    lastBase = new Date(t.seconds * 1000).toISOString().slice(0, 19);
+    lastSeconds = t.seconds;
+  }
+  const base = lastBase;
   const nanos = t.nanos;
   if (nanos === 0) return `${base}Z`;
   const digits = String(nanos).padStart(9, "0");
