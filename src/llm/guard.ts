@@ -14,7 +14,7 @@ export function guardHits(engine: PolicyEngine, texts: readonly string[]): strin
   if (compiled === null) return undefined;
   const hits: string[] = [];
   for (const { name, pattern } of compiled) {
-    if (texts.some((t) => pattern.matcher(t).find())) hits.push(name);
+    if (texts.some((t) => pattern.test(t))) hits.push(name);
   }
   return [...new Set(hits)].sort();
 }
