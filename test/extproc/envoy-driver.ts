@@ -92,6 +92,10 @@ export interface DriveOptions {
   response: UpstreamResponse;
   /** The downstream client resets after receiving this many body chunks (no end_of_stream reaches the processor). */
   resetAfterChunks?: number;
+  /** The same, after this many body bytes. */
+  resetAfterBytes?: number;
+  /** false: count what the client receives but keep none of it (body and chunks stay empty). Default true. */
+  keepBody?: boolean;
 }
 
 export interface DriveResult {
@@ -99,6 +103,8 @@ export interface DriveResult {
   status: number;
   body: Buffer;
   chunks: Buffer[];
+  /** Body bytes the client received. */
+  bytesDelivered: number;
   /** complete, downstream_reset, local_reply (Envoy answered itself), reset (Envoy reset a started response). */
   ending: "complete" | "downstream_reset" | "local_reply" | "reset";
   details?: string;
@@ -133,6 +139,7 @@ class FilterRun {
   private heldEnd = false;
   private readonly queue: Queued[] = [];
   private queuedBytes = 0;
+  private delivered = 0;
   /** The upstream is read-disabled (a watermark was raised). */
   private watermark = false;
   private wake: (() => void) | undefined;
@@ -152,7 +159,7 @@ class FilterRun {
   ) {
     this.bodyMode = cfg.responseBodyMode;
     this.sendTrailers = cfg.responseTrailerMode === "SEND";
-    this.result = { status: o.response.status, body: Buffer.alloc(0), chunks: [], ending: "complete", metadata: structuredClone(o.metadata), messagesSent: 0, messageTimeouts: 0, modeOverridden: false, largestMessageBytes: 0 };
+    this.result = { status: o.response.status, body: Buffer.alloc(0), chunks: [], bytesDelivered: 0, ending: "complete", metadata: structuredClone(o.metadata), messagesSent: 0, messageTimeouts: 0, modeOverridden: false, largestMessageBytes: 0 };
   }
 
   async run(): Promise<DriveResult> {
@@ -338,8 +345,13 @@ class FilterRun {
 
   private deliver(data: Buffer, end: boolean): void {
     if (this.finished) return;
-    if (data.length > 0) this.result.chunks.push(data);
-    if (this.o.resetAfterChunks !== undefined && this.result.chunks.length >= this.o.resetAfterChunks) return this.finish("downstream_reset");
+    if (data.length > 0) {
+      this.delivered += 1;
+      this.result.bytesDelivered += data.length;
+      if (this.o.keepBody !== false) this.result.chunks.push(data);
+    }
+    if (this.o.resetAfterChunks !== undefined && this.delivered >= this.o.resetAfterChunks) return this.finish("downstream_reset");
+    if (this.o.resetAfterBytes !== undefined && this.result.bytesDelivered >= this.o.resetAfterBytes) return this.finish("downstream_reset");
     if (end) this.complete();
   }
 
