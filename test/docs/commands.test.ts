@@ -165,6 +165,18 @@ function opa(cmd: DocCommand): void {
   expectFilesExist(cmd.words, cmd);
 }
 
+/** Options the docs may use, as `docker compose <verb> --help` (Compose v2) lists them. */
+const COMPOSE_FLAGS: Record<string, string[]> = {
+  up: ["-d", "--detach", "--build", "--wait", "--force-recreate", "--no-deps"],
+  ps: ["-a", "--all", "--format", "-q", "--quiet"],
+  logs: ["-f", "--follow", "--tail", "-t", "--timestamps", "--since"],
+  exec: ["-T", "-u", "--user", "-e", "--env", "-w", "--workdir"],
+  restart: ["-t", "--timeout"],
+  config: ["-q", "--quiet", "--services", "--format"],
+};
+/** `envoy --help`: the options the docs and docker-compose.yml pass. */
+const ENVOY_FLAGS = ["-c", "--config-path", "--mode", "-l", "--log-level", "--config-yaml"];
+
 function docker(cmd: DocCommand): void {
   const services = Object.keys(compose.services);
   if (cmd.words[1] === "run") {
@@ -174,11 +186,21 @@ function docker(cmd: DocCommand): void {
     expect(existsSync(path.join(ROOT, source!))).toBe(true);
     expect(cmd.words).toContain(compose.services["envoy"]!.image);
     expect(cmd.words[cmd.words.indexOf("-c") + 1]).toBe(target);
+    // Envoy's own command-line options after the image (envoy --help).
+    const image = cmd.words.indexOf(compose.services["envoy"]!.image!);
+    for (const flag of cmd.words.slice(image + 1).filter((w) => w.startsWith("-"))) expect(ENVOY_FLAGS, flag).toContain(flag);
     return;
   }
   expect(cmd.words[1]).toBe("compose");
   const verb = cmd.words[2]!;
-  expect(["up", "ps", "logs", "exec", "restart", "config"]).toContain(verb);
+  expect(Object.keys(COMPOSE_FLAGS)).toContain(verb);
+  // Docker is not installed here: the flags are checked against what `docker compose <verb> --help` lists.
+  const pipe = cmd.words.indexOf("|");
+  const own = cmd.words.slice(3, pipe < 0 ? undefined : pipe);
+  const flagEnd = verb === "exec" ? own.findIndex((w) => !w.startsWith("-")) : own.length;
+  for (const flag of own.slice(0, flagEnd < 0 ? own.length : flagEnd).filter((w) => w.startsWith("-"))) {
+    expect(COMPOSE_FLAGS[verb], `${cmd.file}:${cmd.line}: docker compose ${verb} ${flag}`).toContain(flag);
+  }
   const names = cmd.words.slice(3).filter((w) => !w.startsWith("-"));
   const end = names.findIndex((w) => w === "|");
   const named = verb === "exec" ? names.slice(0, 1) : end < 0 ? names : names.slice(0, end);
@@ -270,6 +292,11 @@ describe("README.md and docs/*.md commands", () => {
         throw new Error(`${cmd.file}:${cmd.line}: no rule for "${program}" commands; add one to this test`);
     }
   }, 120_000);
+
+  it("docker-compose.yml's envoy command passes only Envoy options", () => {
+    const command = (parseYaml(readFileSync("docker-compose.yml", "utf8")) as { services: { envoy: { command: string[] } } }).services.envoy.command;
+    for (const flag of command.filter((w) => w.startsWith("-"))) expect(ENVOY_FLAGS).toContain(flag);
+  });
 
   it("the certificate recipe gives a server and a client certificate the CA verifies", () => {
     const r = sh("openssl verify -CAfile ca.crt tollgate.crt envoy-client.crt");
