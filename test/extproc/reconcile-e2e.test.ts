@@ -8,6 +8,7 @@ import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from ".
 import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, type DriveResult } from "./envoy-driver.js";
+import { estimateTextTokens } from "../../src/llm/estimate-tokens.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, startEarlyInMinute, type LlmCall } from "./stack.js";
 
 // Reserve (a real gRPC Check on the shipped LLM pack, compiled to WASM, counted in the shared
@@ -20,6 +21,8 @@ const KEY = `tg-extproc-${run}-main`;
 const SMALL_KEY = `tg-extproc-${run}-small`;
 const tenant = `x${run}`;
 const smallTenant = `y${run}`;
+const STOP_KEY = `tg-extproc-${run}-stop`;
+const stopTenant = `z${run}`;
 
 const chat = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   model: "gpt-4o-mini",
@@ -44,6 +47,7 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     const policies = packWithTenants([
       { name: tenant, apiKey: KEY, limits: { requests_per_minute: 100_000, tokens_per_minute: 10_000_000, tokens_per_day: 100_000_000 } },
       { name: smallTenant, apiKey: SMALL_KEY, limits: { tokens_per_minute: 1_000 } },
+      { name: stopTenant, apiKey: STOP_KEY, limits: { tokens_per_minute: 1_000 } },
     ]);
     t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
     mock = await startMockLlm();
@@ -209,6 +213,43 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     const after = await Promise.all(reservation.counters.map(counterValue));
     reservation.counters.forEach((c, i) => expect(after[i]).toBe(counted[i]! - c.reserved + (line["actual_tokens"] as number)));
     expect(await t.app.metrics.registry.getSingleMetricAsString("tollgate_extproc_streams_stopped_total")).toMatch(/provider="anthropic"} [1-9]/);
+  });
+
+  it("OpenAI: a budget crossed in the middle of the generated text stops at the first event boundary past it, error event then [DONE]; the usage after the stop is still counted", async () => {
+    // tokens_per_minute 1000, nothing else counted on it: Check reserves ~23 + 900 and the stream may
+    // use 1000. mock-llm writes 900 words; the estimate of the streamed text passes 1000 - input
+    // about three quarters in. The provider's usage chunk comes only at the end, after the stop.
+    const call: LlmCall = {
+      path: "/v1/chat/completions",
+      body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 900 }),
+      mock: { "x-mock-reply-tokens": "900" },
+    };
+    const { reservation, metadata } = await reserve(call, STOP_KEY);
+    const counted = await Promise.all(reservation.counters.map(counterValue));
+    const response = await callUpstream(mock.url, call, seed++);
+    const result = await driver.drive({ metadata, response });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+
+    expect(result).toMatchObject({ ending: "complete", messageTimeouts: 0 });
+    const text = result.body.toString("utf8");
+    const stop = /data: \{"error":\{"message":"token budget \\"tokens_per_minute\\" exhausted[^"]*","type":"requests","param":null,"code":"rate_limit_exceeded"\}\}\n\ndata: \[DONE\]\n\n$/;
+    expect(text).toMatch(stop);
+    // Before the error: whole chunk events only, none of the end (no finish_reason, no usage).
+    const before = text.replace(stop, "");
+    expect(before.endsWith("\n\n")).toBe(true);
+    const events = before.split("\n\n").filter((e) => e !== "").map((e) => JSON.parse(e.replace(/^data: /, "")) as { choices: { delta: { content?: string }; finish_reason: string | null }[]; usage?: unknown });
+    expect(events.every((e) => e.choices.length === 1 && e.choices[0]!.finish_reason === null && !e.usage)).toBe(true);
+    // It stopped where the count passed the budget, not much later: the client's text, estimated as
+    // tollgate estimates it (in blocks, so a few tokens of rounding), is about the budget.
+    const received = events.map((e) => e.choices[0]!.delta.content ?? "").join("");
+    const budget = reservation.counters[0]!.limit;
+    expect(Math.abs(reservation.estimatedInputTokens + estimateTextTokens(received) - budget)).toBeLessThan(25);
+    expect(received.split(" ").length).toBeLessThan(900);
+    // Everything the provider sent is counted, the usage chunk after the stop included.
+    expect(line).toMatchObject({ outcome: "stopped", stopped_by: "tokens_per_minute", output_tokens: 900, usage_source: "reported" });
+    expect(line["actual_tokens"]).toBe((line["input_tokens"] as number) + 900);
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(counted[i]! - c.reserved + (line["actual_tokens"] as number)));
   });
 
   it("a missing or forged reservation is refused, logged and counted; no counter moves", async () => {
