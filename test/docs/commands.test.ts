@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { findOpa } from "../../src/policy/opa-cli.js";
 import { BIN, serve, type Served } from "../support/cli.js";
 import { goTool } from "../support/go-tools.js";
 import { waitFor } from "../support/wait.js";
@@ -114,7 +115,7 @@ async function tollgate(cmd: DocCommand): Promise<void> {
   if (sub.join(" ") === "keys hash") expect(readFileSync(path.join(ROOT, "policies/data.json"), "utf8")).toContain(r.stdout.trim());
   if (sub.join(" ") === "audit show") {
     // The activations record the real `opa test` counts of the policies they activated.
-    const passed = /^PASS: (\d+)\//m.exec(spawnSync("opa", ["test", path.join(sandbox, "policies")], { encoding: "utf8" }).stdout)![1];
+    const passed = /^PASS: (\d+)\//m.exec(spawnSync(findOpa(), ["test", path.join(sandbox, "policies")], { encoding: "utf8" }).stdout)![1];
     expect(r.stdout).toContain(`activation revision=`);
     expect(r.stdout).toContain(`tests="${passed} passed/0 failed"`);
     expect(r.stdout).not.toContain("?");
@@ -159,7 +160,7 @@ function npx(cmd: DocCommand): void {
 
 function opa(cmd: DocCommand): void {
   const sub = cmd.words[1]!;
-  const help = spawnSync("opa", [sub, "--help"], { encoding: "utf8" }).stdout;
+  const help = spawnSync(findOpa(), [sub, "--help"], { encoding: "utf8" }).stdout;
   expect(help, `opa ${sub}`).toContain(`opa ${sub}`);
   for (const w of cmd.words.slice(2)) if (/^--?[a-z]/.test(w)) expect(help, `opa ${sub} ${w}`).toMatch(new RegExp(`(^|[ ,])${w}[ ,=]`, "m"));
   expectFilesExist(cmd.words, cmd);
