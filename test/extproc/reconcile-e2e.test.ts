@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
 import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
-import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, type DriveResult } from "./envoy-driver.js";
+import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, splitAnywhere, type DriveResult } from "./envoy-driver.js";
 import { estimateTextTokens } from "../../src/llm/estimate-tokens.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, startEarlyInMinute, type LlmCall } from "./stack.js";
 
@@ -250,6 +250,45 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     expect(line["actual_tokens"]).toBe((line["input_tokens"] as number) + 900);
     const after = await Promise.all(reservation.counters.map(counterValue));
     reservation.counters.forEach((c, i) => expect(after[i]).toBe(counted[i]! - c.reserved + (line["actual_tokens"] as number)));
+  });
+
+  it("bad input from the upstream (malformed SSE, JSON outside the provider's schema) is counted as malformed and the rest still reconciles exactly", async () => {
+    // A hostile upstream, written here rather than by mock-llm: a good text chunk, data that is not
+    // JSON, JSON that is not a chat chunk, choices of the wrong type, then the provider's usage.
+    const metric = async () => Number(/tollgate_extproc_malformed_events_total\{provider="openai"\} (\d+)/.exec(await t.app.metrics.registry.getSingleMetricAsString("tollgate_extproc_malformed_events_total"))?.[1] ?? 0);
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 500 }) };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const malformedBefore = await metric();
+    const body =
+      'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Bonjour"}}]}\n\n' +
+      "data: {this is not json\n\n" +
+      'data: {"result":"ok","tokens":"many"}\n\n' +
+      'data: {"id":"c","object":"chat.completion.chunk","choices":"nope"}\n\n' +
+      'data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":31,"completion_tokens":17,"total_tokens":48}}\n\n' +
+      "data: [DONE]\n\n";
+    const result = await driver.drive({ metadata, response: { status: 200, headers: { "content-type": "text/event-stream" }, body: splitAnywhere(Buffer.from(body), seed++, 13) } });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+    expect(result).toMatchObject({ ending: "complete", messageTimeouts: 0 });
+    expect(result.body.toString("utf8")).toBe(body);
+    expect(line).toMatchObject({ outcome: "completed", usage_source: "reported", input_tokens: 31, output_tokens: 17, actual_tokens: 48, malformed_events: 3 });
+    expect((await metric()) - malformedBefore).toBe(3);
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + 48));
+  });
+
+  it("a plain JSON response that is not the provider's schema: malformed, nothing reported, output counted as 0 and the input as Check estimated it", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ max_tokens: 500 }) };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    const body = '{"usage":{"prompt_tokens":"thirty","completion_tokens":[]},"answer":"not OpenAI"}';
+    const result = await driver.drive({ metadata, response: { status: 200, headers: { "content-type": "application/json" }, body: splitAnywhere(Buffer.from(body), seed++, 7) } });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+    expect(result.body.toString("utf8")).toBe(body);
+    expect(line).toMatchObject({ outcome: "completed", actual_tokens: reservation.estimatedInputTokens });
+    expect(line["malformed_events"]).toBeGreaterThanOrEqual(1);
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + reservation.estimatedInputTokens));
   });
 
   it("a missing or forged reservation is refused, logged and counted; no counter moves", async () => {
