@@ -2,7 +2,7 @@ import type { DecisionLogEvent } from "../decision-log/index.js";
 import { TollgateError } from "../errors.js";
 import type { HttpBody, HttpHeaders, ProcessingRequest, ProcessingResponse } from "../gen/envoy/service/ext_proc/v3/external_processor.js";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../limits/reservation.js";
-import type { AdjustOutcome, LimitStore, ReservedCounter } from "../limits/types.js";
+import type { Adjustment, AdjustOutcome, LimitStore, ReservedCounter } from "../limits/types.js";
 import { createUsageReader, streamStopChunk, type UsageCount, type UsageReader } from "../llm/usage/index.js";
 import { PROVIDER_IDS, type ProviderId } from "../llm/types.js";
 import type { Logger } from "../observability/logger.js";
@@ -266,12 +266,28 @@ export class StreamSession {
     let error: string | undefined;
     if (adjustments.length > 0) {
       try {
-        outcomes = await this.deps.store.reconcile(adjustments);
+        outcomes = await this.reconcileOnce(adjustments, reservation.decisionId);
       } catch (err) {
         error = TollgateError.from(err).message;
       }
     }
     this.record(outcome, reservation, usage, actual, adjustments.map((a) => a.delta), outcomes, error);
+  }
+
+  /**
+   * One store round trip, and a second one if the first failed in a way that may not have reached
+   * Redis, or may have (a timeout): the decision_id marks the reconcile so it applies at most once.
+   */
+  private async reconcileOnce(adjustments: Adjustment[], decisionId: string): Promise<AdjustOutcome[]> {
+    // Check's decision ids are UUIDs; anything else (signed, so only an old or foreign Check) is reconciled without a retry.
+    if (!/^[^{}]{1,128}$/.test(decisionId)) return this.deps.store.reconcile(adjustments);
+    try {
+      return await this.deps.store.reconcile(adjustments, { once: decisionId });
+    } catch (err) {
+      const code = TollgateError.from(err).code;
+      if (code !== "limit_store_unavailable" && code !== "overloaded") throw err;
+      return await this.deps.store.reconcile(adjustments, { once: decisionId });
+    }
   }
 
   private record(outcome: Outcome, r: Reservation, usage: UsageCount | undefined, actual: number, deltas: number[], outcomes: AdjustOutcome[] | undefined, error: string | undefined): void {

@@ -19,7 +19,7 @@ export function instrumentStore(store: LimitStore, metrics: Metrics): LimitStore
         metrics.storeDuration.observe(labels, (performance.now() - started) / 1000);
       }
     },
-    reconcile: (adjustments) => store.reconcile(adjustments),
+    reconcile: (adjustments, options) => store.reconcile(adjustments, options),
     peek: (counters) => store.peek(counters),
     close: () => store.close(),
   };

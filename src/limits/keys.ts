@@ -1,5 +1,5 @@
 import { TollgateError } from "../errors.js";
-import type { Adjustment, Algorithm, ApplyOptions, LimitRequest, ReservedCounter } from "./types.js";
+import type { Adjustment, Algorithm, ApplyOptions, LimitRequest, ReconcileOptions, ReservedCounter } from "./types.js";
 
 /** Largest accepted limit and hits (Envoy's requests_per_unit is a uint32). */
 export const MAX_UNITS = 4_294_967_295;
@@ -199,8 +199,10 @@ function checkCounter(c: ReservedCounter | null | undefined, at: string): void {
  * Checks what reconcile() received; throws TollgateError("config_error") naming the first bad field.
  * Several adjustments of one counter are allowed (reconciling several responses at once): they apply in order.
  */
-export function validateAdjustments(adjustments: readonly Adjustment[]): void {
+export function validateAdjustments(adjustments: readonly Adjustment[], options: ReconcileOptions = {}): void {
   if (!Array.isArray(adjustments)) throw invalid("adjustments must be an array");
+  const once: unknown = options.once;
+  if (once !== undefined && !(typeof once === "string" && /^[^{}]{1,128}$/.test(once))) throw invalid("once must be 1-128 characters without '{' or '}'");
   if (adjustments.length > MAX_REQUESTS_PER_APPLY) {
     throw invalid(`${adjustments.length} adjustments in one reconcile (at most ${MAX_REQUESTS_PER_APPLY})`);
   }

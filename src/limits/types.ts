@@ -90,6 +90,19 @@ export interface AdjustOutcome {
   remaining: number;
 }
 
+/** How long a store remembers a reconcile's `once` id: far longer than any retry waits. */
+export const RECONCILE_ONCE_TTL_MS = 60_000;
+
+export interface ReconcileOptions {
+  /**
+   * Applies the adjustments at most once per id (a reservation's decision_id, without '{' or '}'):
+   * the store records the id atomically with them, for RECONCILE_ONCE_TTL_MS, and a reconcile whose
+   * id is recorded changes nothing and answers what the first one did. A caller may then retry
+   * after a timeout, when it cannot know whether the first script ran.
+   */
+  once?: string;
+}
+
 /**
  * A counter store. apply() handles the limits of one hash tag atomically (all limits, when they
  * share one), in one round trip per Redis node, and returns one outcome per request in order. It rejects with a TollgateError
@@ -103,7 +116,7 @@ export interface LimitStore {
    * (one for a reservation: its counters share one). One outcome per adjustment, in order. Rejects
    * with config_error for bad adjustments (nothing changed) and limit_store_unavailable on an outage.
    */
-  reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]>;
+  reconcile(adjustments: readonly Adjustment[], options?: ReconcileOptions): Promise<AdjustOutcome[]>;
   /** Units left now on each counter, read-only (a reconcile with delta 0). */
   peek(counters: readonly ReservedCounter[]): Promise<number[]>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { TollgateError } from "../../src/errors.js";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
 import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
@@ -289,6 +290,35 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     expect(line["malformed_events"]).toBeGreaterThanOrEqual(1);
     const after = await Promise.all(reservation.counters.map(counterValue));
     reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + reservation.estimatedInputTokens));
+  });
+
+  it("a reconcile whose answer is lost after Redis applied it (a timeout) is retried once and applies once", async () => {
+    const call: LlmCall = { path: "/v1/chat/completions", body: chat({ stream: true, stream_options: { include_usage: true }, max_tokens: 800 }), mock: { "x-mock-reply-tokens": "60" } };
+    const { reservation, metadata } = await reserve(call);
+    const before = await Promise.all(reservation.counters.map(counterValue));
+    // Fault injected into the real Redis store: the first reconcile runs, then its caller hears a timeout.
+    const store = t.app.store;
+    const real = store.reconcile.bind(store);
+    let attempts = 0;
+    store.reconcile = async (adjustments, options) => {
+      if (options?.once === undefined) return real(adjustments, options);
+      attempts += 1;
+      const outcomes = await real(adjustments, options);
+      if (attempts === 1) throw new TollgateError("limit_store_unavailable", "Redis limit store: no reply within 50 ms");
+      return outcomes;
+    };
+    try {
+      const result = await driver.drive({ metadata, response: await callUpstream(mock.url, call, seed++) });
+      const line = await reconciledLine(t.logs, reservation.decisionId);
+      const usage = reportedUsage("openai", result.body.toString("utf8"));
+      expect(attempts).toBe(2);
+      expect(line).not.toHaveProperty("error");
+      expect(line).toMatchObject({ outcome: "completed", actual_tokens: usage.input + usage.output });
+      const after = await Promise.all(reservation.counters.map(counterValue));
+      reservation.counters.forEach((c, i) => expect(after[i]).toBe(before[i]! - c.reserved + usage.input + usage.output));
+    } finally {
+      store.reconcile = real;
+    }
   });
 
   it("a missing or forged reservation is refused, logged and counted; no counter moves", async () => {

@@ -116,6 +116,20 @@ describe.each(BACKEND_NAMES)("%s store", (name) => {
     expect(await b.store.reconcile([{ counter: { ...reservedOn(fixed("at", 10, 4), 60_000), hashTag: "now-ms" }, delta: -1 }])).toEqual([applied(7)]);
   });
 
+  test("reconcile once: the same id again changes nothing and answers what the first did (each hash tag on its own); another id applies", async () => {
+    const b = byName(name);
+    b.clock.ms = T0 + 10_000;
+    await b.store.apply([fixed("o", 100, 40)], { hashTag: "once-a" });
+    await b.store.apply([fixed("o", 100, 40)], { hashTag: "once-b" });
+    const adjustments = ["once-a", "once-b"].map((hashTag) => ({ counter: { ...reservedOn(fixed("o", 100, 40), 0), hashTag }, delta: -30 }));
+    expect(await b.store.reconcile(adjustments, { once: "decision-1" })).toEqual([applied(90), applied(90)]);
+    expect(await b.store.reconcile(adjustments, { once: "decision-1" })).toEqual([applied(90), applied(90)]);
+    expect(await b.store.peek(adjustments.map((a) => a.counter))).toEqual([90, 90]);
+    expect(await b.store.reconcile(adjustments.slice(0, 1), { once: "decision-2" })).toEqual([applied(100)]);
+    const err: unknown = await b.store.reconcile(adjustments, { once: "{tag}" }).then(() => undefined, (e: unknown) => e);
+    expect((err as TollgateError).code).toBe("config_error");
+  });
+
   test("the same key under two hash tags is two counters", async () => {
     const b = byName(name);
     b.clock.ms = T0;

@@ -9,7 +9,9 @@ import {
   type LimitOutcome,
   type LimitRequest,
   type LimitStore,
+  type ReconcileOptions,
   type ReservedCounter,
+  RECONCILE_ONCE_TTL_MS,
 } from "../types.js";
 import { planAdjustment, remainingNow, type AdjustWrite } from "./adjust.js";
 import { commits, decide } from "./algorithms.js";
@@ -37,6 +39,7 @@ export class MemoryLimitStore implements LimitStore {
   private readonly clock: Clock;
   private readonly maxKeys: number;
   private readonly entries = new Map<string, Entry>();
+  private readonly reconciled = new Map<string, { outcomes: AdjustOutcome[]; expiresAtMs: number }>();
   private lastSweepMs = Number.NEGATIVE_INFINITY;
   private closed = false;
 
@@ -62,9 +65,9 @@ export class MemoryLimitStore implements LimitStore {
     }
   }
 
-  reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]> {
+  reconcile(adjustments: readonly Adjustment[], options: ReconcileOptions = {}): Promise<AdjustOutcome[]> {
     try {
-      return Promise.resolve(this.reconcileNow(adjustments));
+      return Promise.resolve(this.reconcileOnce(adjustments, options));
     } catch (err: unknown) {
       return Promise.reject(TollgateError.from(err));
     }
@@ -101,6 +104,23 @@ export class MemoryLimitStore implements LimitStore {
       if (committed && decision.write !== undefined) this.write(key, decision.write, nowMs);
       return decision.outcome(committed);
     });
+  }
+
+  /** ReconcileOptions.once: ids kept in insertion order, which with one TTL is expiry order. */
+  private reconcileOnce(adjustments: readonly Adjustment[], options: ReconcileOptions): AdjustOutcome[] {
+    validateAdjustments(adjustments, options);
+    if (options.once === undefined) return this.reconcileNow(adjustments);
+    const nowMs = this.clock.nowMs();
+    for (const [id, done] of this.reconciled) {
+      if (done.expiresAtMs > nowMs) break;
+      this.reconciled.delete(id);
+    }
+    const done = this.reconciled.get(options.once);
+    if (done !== undefined) return done.outcomes.map((o) => ({ ...o }));
+    const outcomes = this.reconcileNow(adjustments);
+    this.reconciled.set(options.once, { outcomes: outcomes.map((o) => ({ ...o })), expiresAtMs: nowMs + RECONCILE_ONCE_TTL_MS });
+    if (this.reconciled.size > DEFAULT_MAX_KEYS) this.reconciled.delete(this.reconciled.keys().next().value!);
+    return outcomes;
   }
 
   private reconcileNow(adjustments: readonly Adjustment[]): AdjustOutcome[] {

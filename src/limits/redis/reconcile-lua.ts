@@ -6,8 +6,10 @@ import { READ_NUMBER_LUA } from "./lua.js";
  *
  * KEYS: three per adjustment: target (the reservation's own counter), current and previous (what
  *       an admission now reads, for `remaining`); keys may repeat.
- * ARGV: nowMs, then five per adjustment: algorithm, limit, windowSeconds, delta, live ('1' or '0'),
- *       targetEndMs.
+ * ARGV: nowMs, onceTtlMs ('0': no once marker), then six per adjustment: algorithm, limit,
+ *       windowSeconds, delta, live ('1' or '0'), targetEndMs.
+ * With a once marker, the last KEY is it: when it exists the script changes nothing and replies
+ * what it stored; else it applies and stores its reply there for onceTtlMs (ReconcileOptions.once).
  * Reply: three integers per adjustment: applied (1 or 0), reason (0 none, 1 window_rolled,
  *        2 expired), remaining.
  *
@@ -16,8 +18,13 @@ import { READ_NUMBER_LUA } from "./lua.js";
  */
 export const RECONCILE_LUA = `
 local now = tonumber(ARGV[1])
-local n = (#ARGV - 1) / 6
+local onceTtl = tonumber(ARGV[2])
+local n = (#ARGV - 2) / 6
 local out = {}
+if onceTtl > 0 then
+  local done = redis.call('GET', KEYS[#KEYS])
+  if done then return cjson.decode(done) end
+end
 
 ${READ_NUMBER_LUA}
 local function fmt(v)
@@ -25,7 +32,7 @@ local function fmt(v)
 end
 
 for i = 1, n do
-  local a = 1 + (i - 1) * 6
+  local a = 2 + (i - 1) * 6
   local algo = ARGV[a + 1]
   local limit = tonumber(ARGV[a + 2])
   local window = tonumber(ARGV[a + 3])
@@ -98,5 +105,6 @@ for i = 1, n do
   out[#out + 1] = reason
   out[#out + 1] = remaining
 end
+if onceTtl > 0 then redis.call('SET', KEYS[#KEYS], cjson.encode(out), 'PX', onceTtl) end
 return out
 `;

@@ -10,7 +10,9 @@ import {
   type LimitOutcome,
   type LimitRequest,
   type LimitStore,
+  type ReconcileOptions,
   type ReservedCounter,
+  RECONCILE_ONCE_TTL_MS,
 } from "../types.js";
 import { RedisConnection } from "./redis-connection.js";
 import { ScriptBatcher, type ScriptCall } from "./script-batcher.js";
@@ -146,8 +148,8 @@ class RedisStore implements RedisLimitStore {
     return outcomes;
   }
 
-  async reconcile(adjustments: readonly Adjustment[]): Promise<AdjustOutcome[]> {
-    validateAdjustments(adjustments);
+  async reconcile(adjustments: readonly Adjustment[], options: ReconcileOptions = {}): Promise<AdjustOutcome[]> {
+    validateAdjustments(adjustments, options);
     if (this.closed) throw unavailable("store is closed");
     if (adjustments.length === 0) return [];
     const nowMs = checkedNow(this.clock.nowMs());
@@ -162,13 +164,15 @@ class RedisStore implements RedisLimitStore {
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
         const keys: string[] = [];
-        const args = [String(nowMs)];
+        const args = [String(nowMs), options.once === undefined ? "0" : String(RECONCILE_ONCE_TTL_MS)];
         for (const i of indexes) {
           const { counter, delta } = adjustments[i]!;
           const k = reconcileKeys({ prefix: this.keyPrefix, counter, nowMs });
           keys.push(k.target, k.current, k.previous);
           args.push(counter.algorithm, String(counter.limit), String(counter.windowSeconds), String(delta), k.live ? "1" : "0", String(k.targetEndMs));
         }
+        // The marker shares the group's hash tag, so one script (one slot) reads and writes it.
+        if (options.once !== undefined) keys.push(`${this.keyPrefix}{${adjustments[indexes[0]!]!.counter.hashTag}}:reconciled:${options.once}`);
         const reply = await this.runWithinDeadline({ script: "reconcile", keys, args });
         parseReconcileReply(reply, indexes.length).forEach((o, j) => (outcomes[indexes[j]!] = o));
       }),
