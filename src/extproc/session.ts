@@ -258,7 +258,7 @@ export class StreamSession {
 
   private async reconcile(outcome: Settled): Promise<void> {
     const reservation = this.reservation!;
-    const usage: UsageCount | undefined = outcome === "upstream_error" || !this.reader ? undefined : await this.reader.end();
+    const usage: UsageCount | undefined = outcome === "upstream_error" || !this.reader ? undefined : await this.reader.end({ cut: outcome === "disconnected" });
     this.state = "settled";
     const actual = usage ? actualTokens(usage, reservation) : 0;
     const adjustments = reservation.counters.map((counter) => ({ counter, delta: actual - counter.reserved }));

@@ -30,8 +30,12 @@ export interface UsageReader {
   push(chunk: Uint8Array): void;
   /** Best count so far (reported fields where seen, else output estimated from the streamed text). */
   current(): UsageCount;
-  /** End of body: flush and return the final count. Never rejects. */
-  end(): Promise<UsageCount>;
+  /**
+   * End of body: flush and return the final count. Never rejects. `cut`: the body was cut short
+   * (the client left); the event or gzip block the cut split is still read if it can be, but what
+   * cannot is the cut's doing, not bad input, and is not counted as malformed.
+   */
+  end(options?: { cut?: boolean }): Promise<UsageCount>;
   /** Events/documents that could not be read: malformed SSE or JSON, JSON not in the provider's schema, over the bound, undecodable body. */
   readonly malformed: number;
 }
@@ -119,14 +123,18 @@ class Reader implements UsageReader {
     return this.tally.count();
   }
 
-  end(): Promise<UsageCount> {
+  end(options: { cut?: boolean } = {}): Promise<UsageCount> {
+    const before = this.malformed;
     this.ended ??= this.decoder
       .end()
       .then(() => this.feed.end())
       .catch(() => {
         this.malformed += 1;
       })
-      .then(() => this.tally.count());
+      .then(() => {
+        if (options.cut === true) this.malformed = before;
+        return this.tally.count();
+      });
     return this.ended;
   }
 }

@@ -77,6 +77,27 @@ describe("bad input: counted as malformed, never thrown, and the good events aro
     expect(result.malformed).toBe(1);
   });
 
+  it("a body cut short by the client (end with cut): the split event or gzip block is not malformed, and what was read still counts", async () => {
+    const sse = encoder.encode(textChunk("hello there") + usageChunk(5, 2) + textChunk("more words"));
+    const gz = gzipSync(sse);
+    for (const [options, body] of [
+      [OPENAI_SSE, sse.subarray(0, sse.length - 9)],
+      [{ ...OPENAI_SSE, contentEncoding: "gzip" }, gz.subarray(0, gz.length - 6)],
+      [{ provider: "ollama", operation: "chat", stream: true, contentType: "application/x-ndjson" }, encoder.encode('{"message":{"content":"hi"},"done":false}\n{"message":{"con')],
+    ] as const) {
+      const cut = createUsageReader(options);
+      cut.push(body);
+      const count = await cut.end({ cut: true });
+      expect(cut.malformed).toBe(0);
+      expect(count.outputTokens).toBeGreaterThan(0);
+      // The same bytes as a complete body are a malformed end.
+      const whole = createUsageReader(options);
+      whole.push(body);
+      await whole.end();
+      expect(whole.malformed).toBe(1);
+    }
+  });
+
   it("an empty body, in every framing and encoding – nothing reported, nothing malformed, end() resolves", async () => {
     for (const contentType of ["text/event-stream", "application/x-ndjson", "application/json"]) {
       for (const contentEncoding of [undefined, "gzip", "deflate", "br"]) {
