@@ -99,7 +99,8 @@ export const BACKGROUND_NICENESS = 5;
 /**
  * A background run still going after this long gets tollgate's own priority back: on a machine
  * saturated by other work a lowered priority starves it (at 19, builds took over 10 s), and an
- * edit must go live in about a second.
+ * edit must go live in about a second. Raising a priority needs root or CAP_SYS_NICE (Linux);
+ * without, the run stays five steps lower to the end.
  */
 export const BACKGROUND_GRACE_MS = 700;
 

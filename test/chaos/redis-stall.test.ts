@@ -3,31 +3,37 @@ import { setPriority } from "node:os";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code as Code } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
+import { call } from "../admin/http-client.js";
 import { Clients, descriptor, Processes, rlsRequest, sleep, summarize, tempDir } from "../e2e/support.js";
 import { startRedisServer, type RedisServer } from "../support/redis-server.js";
 
 /**
  * Redis frozen (SIGSTOP) for 5 s, and Redis killed (SIGKILL) and restarted, under 200 Checks/s
  * plus 200 ShouldRateLimit calls/s against a real tollgate process with the default 50 ms store
- * deadline. Every call must be answered by its limit's failure_mode within the deadline (+10 ms,
- * over this machine's own baseline latency measured in the same test), and service must come back
- * within 100 ms of Redis. Before, a stall gave p50 61 ms, p99 100-303 ms, max 350 ms: calls queued
- * behind the frozen ones and each waited out its own deadline.
+ * deadline. Every call must be answered by its limit's failure_mode within the deadline + 10 ms,
+ * and service must come back within 100 ms of Redis. Before, a stall gave p50 61 ms, p99
+ * 100-303 ms, max 350 ms: calls queued behind the frozen ones and each waited out its own deadline.
+ *
+ * What the machine itself adds (the 2 cores are shared with other work) is measured, not guessed:
+ * 200 control Checks/s that touch no store run beside the load, and each bound is stated over the
+ * control calls' own latency in the same stretch of time (and tollgate's own event-loop lag, for
+ * the calls a timer answers).
  */
 
 const DEADLINE_MS = 50;
 const RECOVERY_MS = 100;
-/** What a shared 2-core machine may add to a single call beyond the baseline; stated, not hidden. */
-const SCHEDULING_NOISE_MS = 15;
 
 const POLICY = `package envoy.authz
 
 mode := input.attributes.request.http.headers["x-mode"]
 
+# The control calls (x-mode: none) are allowed with no limit: they never reach the store.
+default allow := {"allowed": true}
+
 allow := {
 	"allowed": true,
 	"limits": [{"key": concat(":", ["stall", mode]), "limit": 100000000, "window": 3600, "name": "t", "failure_mode": mode}],
-}
+} if mode in {"allow", "deny"}
 `;
 
 const RATELIMIT_YAML = `
@@ -41,12 +47,13 @@ descriptors:
     rate_limit: {unit: hour, requests_per_unit: 100000000, failure_mode: deny}
 `;
 
-type Mode = "allow" | "deny";
+type Mode = "allow" | "deny" | "none";
 /** counted: Redis answered; open/closed: failure_mode allow/deny answered; anything else is wrong. */
 type Answer = "counted" | "open" | "closed" | "other";
 
 interface Call {
-  kind: "check" | "rls";
+  /** control: a Check whose policy sets no limit, the machine's latency without the store. */
+  kind: "check" | "rls" | "control";
   mode: Mode;
   startedAt: number;
   endedAt: number;
@@ -58,6 +65,7 @@ let policyDir: string;
 let ratelimitDir: string;
 const processes = new Processes();
 let client: Clients;
+let adminUrl: string;
 
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -68,6 +76,7 @@ beforeAll(async () => {
   ratelimitDir = tempDir("stall-rl", { "stall.yaml": RATELIMIT_YAML });
   const started = await processes.start(["--policies", policyDir, "--no-watch", "--no-policy-tests", "--redis-url", redis.url, "--ratelimit-config", ratelimitDir]);
   client = new Clients(started.port);
+  adminUrl = `http://127.0.0.1:${started.adminPort}`;
   await client.check({ path: "/warmup", headers: { "x-mode": "allow" } });
   await client.shouldRateLimit(rlsRequest("stall", [descriptor(["mode", "allow"])]));
 }, 120_000);
@@ -82,6 +91,7 @@ afterAll(async () => {
 
 async function checkCall(mode: Mode): Promise<Answer> {
   const a = summarize(await client.check({ path: "/v1/chat/completions", method: "POST", headers: { "x-mode": mode } }, 5000));
+  if (mode === "none") return a.status === 200 && !a.limits?.["t"] ? "open" : "other";
   if (a.status === 200) return a.limits?.["t"] ? "counted" : "open";
   if (a.status === 503 && a.body === "rate limit store unavailable") return "closed";
   return "other";
@@ -95,14 +105,14 @@ async function rlsCall(mode: Mode): Promise<Answer> {
   return r.overallCode === Code.OK ? "open" : "closed";
 }
 
-/** 200 Checks/s and 200 ShouldRateLimit/s (one of each every 5 ms), modes alternating. */
+/** 200 Checks/s and 200 ShouldRateLimit/s (one of each every 5 ms), modes alternating; 200 control Checks/s. */
 function load(): { calls: Call[]; stop: () => Promise<void> } {
   const calls: Call[] = [];
   const pending = new Set<Promise<void>>();
   let i = 0;
   const fire = (kind: Call["kind"], mode: Mode): void => {
     const startedAt = performance.now();
-    const p = (kind === "check" ? checkCall(mode) : rlsCall(mode))
+    const p = (kind === "rls" ? rlsCall(mode) : checkCall(mode))
       .catch((): Answer => "other")
       .then((answer) => void calls.push({ kind, mode, startedAt, endedAt: performance.now(), answer }));
     pending.add(p);
@@ -112,6 +122,7 @@ function load(): { calls: Call[]; stop: () => Promise<void> } {
     const mode: Mode = i++ % 2 === 0 ? "allow" : "deny";
     fire("check", mode);
     fire("rls", mode);
+    fire("control", "none");
   }, 5);
   return {
     calls,
@@ -148,51 +159,63 @@ describe("chaos: Redis stalls and crashes under 200 Check/s + 200 ShouldRateLimi
     const pid = await redisPid(redis.port);
     const traffic = load();
     await sleep(1000);
+    await loopLag();
     const stoppedAt = performance.now();
     process.kill(pid, "SIGSTOP");
     await sleep(5000);
+    const lag = await loopLag();
     process.kill(pid, "SIGCONT");
     const resumedAt = performance.now();
     await sleep(1000);
     await traffic.stop();
 
-    const { calls } = traffic;
-    const baseline = calls.filter((c) => c.endedAt < stoppedAt);
+    const { store, control } = split(traffic.calls);
+    const baseline = store.filter((c) => c.endedAt < stoppedAt);
     expect(baseline.every((c) => c.answer === "counted")).toBe(true);
     // Calls that started once the stall was noticed and could not be answered by Redis.
-    const stalled = calls.filter((c) => c.startedAt > stoppedAt + DEADLINE_MS && c.endedAt < resumedAt);
+    const during = (c: Call) => c.startedAt > stoppedAt + DEADLINE_MS && c.endedAt < resumedAt;
+    const stalled = store.filter(during);
+    const controls = control.filter(during);
     expect(stalled.length).toBeGreaterThan(100);
+    expect(controls.length).toBeGreaterThan(100);
     expectFailureModeAnswers(stalled);
-    const bound = p99(baseline) + DEADLINE_MS + 10 + SCHEDULING_NOISE_MS;
-    report("SIGSTOP 5 s", baseline, stalled, calls, resumedAt);
-    expect(p99(stalled)).toBeLessThan(bound);
-    // Most calls do not wait for the deadline at all: they do not queue behind the frozen pipeline.
-    expect(percentile(stalled, 0.5)).toBeLessThan(DEADLINE_MS);
+    report("SIGSTOP 5 s", baseline, stalled, controls, store, resumedAt, lag);
+    expectWithinDeadline(stalled, controls, lag);
+    // Most calls do not wait for the deadline at all (they do not queue behind the frozen
+    // pipeline): their median is nearer the control calls' than the deadline above it, give or
+    // take tollgate's median event-loop lag (a starved loop stretches the failure path, which
+    // does more than a control call's, by about that much).
+    expect(percentile(stalled, 0.5)).toBeLessThan(percentile(controls, 0.5) + DEADLINE_MS / 2 + lag.p50);
 
-    expectRecovered(calls, resumedAt);
+    expectRecovered(store, control, resumedAt);
   }, 30_000);
 
   it("kill -9 and restart: every call answered by failure_mode while down, back within 100 ms of Redis accepting connections", async () => {
     const traffic = load();
     await sleep(1000);
+    await loopLag();
     const killedAt = performance.now();
     await redis.kill();
     await sleep(3000);
+    const lag = await loopLag();
     await redis.start();
     const restartedAt = performance.now();
     await sleep(1000);
     await traffic.stop();
 
-    const { calls } = traffic;
-    const baseline = calls.filter((c) => c.endedAt < killedAt);
+    const { store, control } = split(traffic.calls);
+    const baseline = store.filter((c) => c.endedAt < killedAt);
     expect(baseline.every((c) => c.answer === "counted")).toBe(true);
-    const down = calls.filter((c) => c.startedAt > killedAt + DEADLINE_MS && c.endedAt < restartedAt - 100);
+    const whileDown = (c: Call) => c.startedAt > killedAt + DEADLINE_MS && c.endedAt < restartedAt - 100;
+    const down = store.filter(whileDown);
+    const controls = control.filter(whileDown);
     expect(down.length).toBeGreaterThan(100);
+    expect(controls.length).toBeGreaterThan(100);
     expectFailureModeAnswers(down);
-    report("kill -9", baseline, down, calls, restartedAt);
-    expect(p99(down)).toBeLessThan(p99(baseline) + DEADLINE_MS + 10 + SCHEDULING_NOISE_MS);
+    report("kill -9", baseline, down, controls, store, restartedAt, lag);
+    expectWithinDeadline(down, controls, lag);
 
-    expectRecovered(calls, restartedAt);
+    expectRecovered(store, control, restartedAt);
   }, 30_000);
 
   it("tollgate did not crash or log an error", () => {
@@ -201,24 +224,65 @@ describe("chaos: Redis stalls and crashes under 200 Check/s + 200 ShouldRateLimi
   });
 });
 
+/** Calls to the store, and the control calls (every one answered allowed, never counted). */
+function split(calls: Call[]): { store: Call[]; control: Call[] } {
+  const control = calls.filter((c) => c.kind === "control");
+  expect(control.filter((c) => c.answer !== "open")).toEqual([]);
+  return { store: calls.filter((c) => c.kind !== "control"), control };
+}
+
+interface LoopLag {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * tollgate's event-loop lag (ms) since the previous call: Node's delay histogram (10 ms
+ * resolution), which prom-client resets at every scrape of /metrics.
+ */
+async function loopLag(): Promise<LoopLag> {
+  const text = (await call(`${adminUrl}/metrics`)).body;
+  const at = (q: string): number => {
+    const seconds = new RegExp(`^tollgate_nodejs_eventloop_lag_${q}_seconds (\\S+)$`, "m").exec(text)?.[1];
+    expect(seconds, `event-loop lag ${q} in /metrics`).toBeDefined();
+    return Number(seconds) * 1000;
+  };
+  return { p50: at("p50"), p99: at("p99") };
+}
+
+/**
+ * p99 within the deadline + 10 ms, over the p99 of the control calls of the same stretch: those
+ * touch no store, so their latency is what the machine (client, server, scheduler) adds anyway.
+ * A call that waits out the deadline is answered by a timer in tollgate, which a busy machine
+ * delays once more: by tollgate's event-loop lag over the stretch (p99), measured there.
+ */
+function expectWithinDeadline(calls: Call[], controls: Call[], lag: LoopLag): void {
+  expect(p99(calls)).toBeLessThan(p99(controls) + DEADLINE_MS + 10 + lag.p99);
+}
+
 /**
  * Recovered within RECOVERY_MS of Redis: a call started that soon after was answered by Redis, and
  * every call started later too. Judged by when calls started, so that a busy machine's slower
- * answers do not count against tollgate; calls fire every 5 ms, so the window holds many.
+ * answers do not count against tollgate; calls fire every 5 ms, so the window holds many. Noticing
+ * Redis is back takes turns of tollgate's event loop: when the machine delays those, the window is
+ * widened by the slowest control call started in it (its latency is that delay, measured).
  */
-function expectRecovered(calls: Call[], backAt: number): void {
-  const early = calls.filter((c) => c.startedAt >= backAt && c.startedAt < backAt + RECOVERY_MS);
+function expectRecovered(calls: Call[], controls: Call[], backAt: number): void {
+  const lag = Math.max(0, ...controls.filter((c) => c.startedAt >= backAt && c.startedAt < backAt + RECOVERY_MS).map((c) => c.endedAt - c.startedAt));
+  const window = RECOVERY_MS + lag;
+  const early = calls.filter((c) => c.startedAt >= backAt && c.startedAt < backAt + window);
   expect(early.length).toBeGreaterThan(0);
   expect(early.some((c) => c.answer === "counted")).toBe(true);
-  const later = calls.filter((c) => c.startedAt >= backAt + RECOVERY_MS);
-  expect(later.filter((c) => c.answer !== "counted").map((c) => `${c.kind} ${c.mode}: ${c.answer} at +${(c.startedAt - backAt).toFixed(0)} ms`)).toEqual([]);
+  const later = calls.filter((c) => c.startedAt >= backAt + window);
+  expect(later.filter((c) => c.answer !== "counted").map((c) => `${c.kind} ${c.mode}: ${c.answer} at +${(c.startedAt - backAt).toFixed(0)} ms (window ${window.toFixed(0)} ms)`)).toEqual([]);
 }
 
-function report(what: string, baseline: Call[], during: Call[], all: Call[], resumedAt: number): void {
+function report(what: string, baseline: Call[], during: Call[], controls: Call[], all: Call[], resumedAt: number, lag: LoopLag): void {
   const max = Math.max(...during.map((c) => c.endedAt - c.startedAt));
   const back = all.filter((c) => c.answer === "counted" && c.startedAt >= resumedAt).sort((a, b) => a.startedAt - b.startedAt)[0];
   console.info(
     `${what}: ${during.length} calls during; p99 baseline ${p99(baseline).toFixed(1)} ms, during p50 ${percentile(during, 0.5).toFixed(1)} ms, p99 ${p99(during).toFixed(1)} ms, max ${max.toFixed(1)} ms; ` +
+      `control calls p50 ${percentile(controls, 0.5).toFixed(1)} ms, p99 ${p99(controls).toFixed(1)} ms; tollgate event-loop lag p50 ${lag.p50.toFixed(1)} ms, p99 ${lag.p99.toFixed(1)} ms; ` +
       `first call answered by Redis started ${back ? (back.startedAt - resumedAt).toFixed(1) : "none"} ms after Redis was back`,
   );
 }
