@@ -6,6 +6,7 @@ import type { Adjustment, AdjustOutcome, LimitStore, ReservedCounter } from "../
 import { createUsageReader, streamStopChunk, type UsageCount, type UsageReader } from "../llm/usage/index.js";
 import { PROVIDER_IDS, type ProviderId } from "../llm/types.js";
 import type { Logger } from "../observability/logger.js";
+import { stopPoint } from "./boundary.js";
 import { AUTHZ_NAMESPACE, answer, BODY_NOT_NEEDED, headerValue, messageKind, passThrough, USAGE_NAMESPACE } from "./messages.js";
 import { providerLabel, type ExtProcMetrics } from "./metrics.js";
 import { decisionTenant, usageLogEvent } from "./usage-log.js";
@@ -231,18 +232,9 @@ export class StreamSession {
     }
   }
 
-  /**
-   * Bytes of this chunk to pass before a stop event so it starts at an event boundary: 0 when the
-   * client's bytes already end at one, else up to the first boundary in the chunk; undefined when
-   * the chunk has none (or the framing takes no inserted event).
-   */
+  /** Bytes of this chunk to pass before a stop event (see stopPoint); undefined when the framing takes no inserted event. */
   private boundaryIn(chunk: Buffer): number | undefined {
-    if (this.framing === undefined) return undefined;
-    const sep = this.framing === "sse" ? "\n\n" : "\n";
-    const seen = Buffer.concat([this.tail, chunk]);
-    if (this.tail.length === 0 || this.tail.toString("latin1").endsWith(sep)) return 0;
-    const at = seen.indexOf(sep, Math.max(0, this.tail.length - sep.length + 1), "latin1");
-    return at === -1 ? undefined : at + sep.length - this.tail.length;
+    return this.framing === undefined ? undefined : stopPoint(this.framing, this.tail, chunk);
   }
 
   private crossedBudget(): Budget | undefined {

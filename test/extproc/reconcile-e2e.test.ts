@@ -24,6 +24,8 @@ const tenant = `x${run}`;
 const smallTenant = `y${run}`;
 const STOP_KEY = `tg-extproc-${run}-stop`;
 const stopTenant = `z${run}`;
+/** One tenant of tokens_per_minute 1000 per provider stopped mid-text, so each starts with its whole budget. */
+const midTextTenants = ["gemini", "ollama", "mistral", "responses"].map((name) => ({ name: `${name.slice(0, 2)}${run}`, apiKey: `tg-extproc-${run}-stop-${name}` }));
 
 const chat = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   model: "gpt-4o-mini",
@@ -49,6 +51,7 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
       { name: tenant, apiKey: KEY, limits: { requests_per_minute: 100_000, tokens_per_minute: 10_000_000, tokens_per_day: 100_000_000 } },
       { name: smallTenant, apiKey: SMALL_KEY, limits: { tokens_per_minute: 1_000 } },
       { name: stopTenant, apiKey: STOP_KEY, limits: { tokens_per_minute: 1_000 } },
+      ...midTextTenants.map((m) => ({ ...m, limits: { tokens_per_minute: 1_000 } })),
     ]);
     t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
     mock = await startMockLlm();
@@ -247,6 +250,62 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     expect(Math.abs(reservation.estimatedInputTokens + estimateTextTokens(received) - budget)).toBeLessThan(25);
     expect(received.split(" ").length).toBeLessThan(900);
     // Everything the provider sent is counted, the usage chunk after the stop included.
+    expect(line).toMatchObject({ outcome: "stopped", stopped_by: "tokens_per_minute", output_tokens: 900, usage_source: "reported" });
+    expect(line["actual_tokens"]).toBe((line["input_tokens"] as number) + 900);
+    const after = await Promise.all(reservation.counters.map(counterValue));
+    reservation.counters.forEach((c, i) => expect(after[i]).toBe(counted[i]! - c.reserved + (line["actual_tokens"] as number)));
+  });
+
+  // The other stoppable framings, crossing mid-text the same way: the provider's own error at an event boundary, nothing after it.
+  const midText: [string, number, LlmCall, RegExp, (event: string) => string][] = [
+    [
+      "Gemini SSE",
+      0,
+      { path: "/v1beta/models/gemini-1.5-flash:streamGenerateContent?alt=sse", body: { contents: [{ role: "user", parts: [{ text: "Bonjour — ça va? 🎉" }] }], generationConfig: { maxOutputTokens: 900 } } },
+      /data: \{"error":\{"code":429,"message":"token budget \\"tokens_per_minute\\" exhausted[^"]*","status":"RESOURCE_EXHAUSTED"\}\}\n\n$/,
+      (e) => ((JSON.parse(e.replace(/^data: /, "")) as { candidates: { content: { parts: { text: string }[] } }[] }).candidates[0]!.content.parts.map((p) => p.text).join("")),
+    ],
+    [
+      "Ollama NDJSON",
+      1,
+      { path: "/api/chat", body: { model: "llama3.2", messages: [{ role: "user", content: "Hola — ¿qué tal? 🎉" }], options: { num_predict: 900 } } },
+      /\{"error":"token budget \\"tokens_per_minute\\" exhausted[^"]*"\}\n$/,
+      (e) => (JSON.parse(e) as { message: { content: string } }).message.content,
+    ],
+    [
+      "Mistral SSE (OpenAI's error shape, then [DONE])",
+      2,
+      { path: "/v1/chat/completions", body: { model: "mistral-small-latest", messages: [{ role: "user", content: "Salut 🎉" }], stream: true, max_tokens: 900 } },
+      /data: \{"error":\{"message":"token budget \\"tokens_per_minute\\" exhausted[^"]*",[^\n]*\}\}\n\ndata: \[DONE\]\n\n$/,
+      (e) => (JSON.parse(e.replace(/^data: /, "")) as { choices: { delta: { content?: string } }[] }).choices[0]!.delta.content ?? "",
+    ],
+    [
+      "OpenAI Responses SSE (event: error)",
+      3,
+      { path: "/v1/responses", body: { model: "gpt-4o-mini", input: "Say hello 🎉", stream: true, max_output_tokens: 900 } },
+      /event: error\ndata: \{"type":"error","code":"rate_limit_exceeded","message":"token budget \\"tokens_per_minute\\" exhausted[^"]*","param":null\}\n\n$/,
+      (e) => {
+        const data = JSON.parse(e.slice(e.indexOf("data: ") + 6)) as { type: string; delta?: string };
+        return data.type === "response.output_text.delta" ? data.delta! : "";
+      },
+    ],
+  ];
+  it.each(midText)("%s: a budget crossed mid-text stops at the first event boundary past it, in the provider's error format; what the provider sent after is counted", async (_title, tenantIndex, base, stop, textOf) => {
+    const call: LlmCall = { ...base, mock: { "x-mock-reply-tokens": "900" } };
+    const { reservation, metadata } = await reserve(call, midTextTenants[tenantIndex]!.apiKey);
+    const counted = await Promise.all(reservation.counters.map(counterValue));
+    const result = await driver.drive({ metadata, response: await callUpstream(mock.url, call, seed++) });
+    const line = await reconciledLine(t.logs, reservation.decisionId);
+
+    expect(result).toMatchObject({ ending: "complete", messageTimeouts: 0 });
+    const text = result.body.toString("utf8");
+    expect(text, `${JSON.stringify(line)}\n...${text.slice(-400)}`).toMatch(stop);
+    // How the provider separates its events: Ollama lines, Gemini's CRLF CRLF, the others' LF LF.
+    const sep = ["\r\n\r\n", "\n", "\n\n", "\n\n"][tenantIndex]!;
+    const before = text.replace(stop, "");
+    expect(before.endsWith(sep)).toBe(true);
+    const received = before.split(sep).filter((e) => e !== "").map(textOf).join("");
+    expect(Math.abs(reservation.estimatedInputTokens + estimateTextTokens(received) - reservation.counters[0]!.limit)).toBeLessThan(25);
     expect(line).toMatchObject({ outcome: "stopped", stopped_by: "tokens_per_minute", output_tokens: 900, usage_source: "reported" });
     expect(line["actual_tokens"]).toBe((line["input_tokens"] as number) + 900);
     const after = await Promise.all(reservation.counters.map(counterValue));
