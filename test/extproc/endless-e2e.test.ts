@@ -149,10 +149,11 @@ describe("a stream that never ends: bounded state per stream, and a disconnect r
 
     // 4 × 3 MB went through tollgate between the readings. Kept as text it would be 1-2 times that
     // in the heap; the reader keeps one partial event and a few hundred characters of text per
-    // stream. The margin is GC noise (readings moved by -0.9 and -2.4 MB here).
+    // stream. Half of it is the margin for GC noise (readings moved by -0.9 to -3.4 MB here);
+    // anything kept per byte streamed would be 100% or more.
     const streamed = STREAMS * (SECOND - FIRST);
     const growth = atSecond - atFirst;
-    expect(growth / streamed, `heap grew ${growth} bytes while ${streamed} bytes streamed`).toBeLessThan(0.3);
+    expect(growth / streamed, `heap grew ${growth} bytes while ${streamed} bytes streamed`).toBeLessThan(0.5);
 
     for (const r of results) {
       expect(r).toMatchObject({ ending: "downstream_reset", messageTimeouts: 0 });
