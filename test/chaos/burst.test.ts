@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { rmSync } from "node:fs";
-import { setPriority } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import type { TollgateError } from "../../src/errors.js";
@@ -9,7 +8,7 @@ import { createRedisLimitStore } from "../../src/limits/redis/redis-store.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { loadConfigFromSources } from "../../src/ratelimit/config/load.js";
 import { RateLimitService } from "../../src/ratelimit/service.js";
-import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { raisePriority, startRedisServer, type RedisServer } from "../support/redis-server.js";
 import { Clients, descriptor, Processes, rlsRequest, roomInWindow, summarize, tempDir } from "../e2e/support.js";
 
 /**
@@ -55,13 +54,13 @@ beforeAll(async () => {
   // queues its own burst, so Redis and the tollgate processes get the CPU they would have on their
   // own host (below), and the load generator and anything else on the machine get what is left.
   const info = new Redis(redis.url);
-  setPriority(Number(/process_id:(\d+)/.exec(await info.info("server"))?.[1]), -10);
+  raisePriority(Number(/process_id:(\d+)/.exec(await info.info("server"))?.[1]));
   info.disconnect();
   policyDir = tempDir("burst-policy", { "p.rego": POLICY });
   ratelimitDir = tempDir("burst-rl", { "burst.yaml": RATELIMIT_YAML });
   const args = ["--policies", policyDir, "--no-watch", "--no-policy-tests", "--redis-url", redis.url, "--ratelimit-config", ratelimitDir];
   const started = await Promise.all(Array.from({ length: 3 }, () => processes.start(args)));
-  for (const s of started) setPriority(s.proc.pid!, -10);
+  for (const s of started) raisePriority(s.proc.pid!);
   for (const s of started) clients.push(new Clients(s.port));
   await Promise.all(clients.map((c) => c.shouldRateLimit(rlsRequest("burst", [descriptor(["warmup", "x"])]))));
   await Promise.all(clients.map((c) => c.check({ path: "/warmup", headers: { "x-run": `warmup-${randomUUID()}` } })));

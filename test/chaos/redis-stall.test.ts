@@ -1,11 +1,10 @@
 import { rmSync } from "node:fs";
-import { setPriority } from "node:os";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateLimitResponse_Code as Code } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
 import { call } from "../admin/http-client.js";
 import { Clients, descriptor, Processes, rlsRequest, sleep, summarize, tempDir } from "../e2e/support.js";
-import { startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { raisePriority, startRedisServer, type RedisServer } from "../support/redis-server.js";
 
 /**
  * Redis frozen (SIGSTOP) for 5 s, and Redis killed (SIGKILL) and restarted, under 200 Checks/s
@@ -71,7 +70,7 @@ beforeAll(async () => {
   redis = await startRedisServer();
   // On a shared, oversubscribed test machine Redis itself can wait 50 ms for a CPU; what is tested
   // here is tollgate, so its Redis gets the CPU it would have on its own host.
-  setPriority(await redisPid(redis.port), -10);
+  raisePriority(await redisPid(redis.port));
   policyDir = tempDir("stall-policy", { "p.rego": POLICY });
   ratelimitDir = tempDir("stall-rl", { "stall.yaml": RATELIMIT_YAML });
   const started = await processes.start(["--policies", policyDir, "--no-watch", "--no-policy-tests", "--redis-url", redis.url, "--ratelimit-config", ratelimitDir]);
