@@ -1,7 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Redis } from "ioredis";
@@ -11,6 +8,7 @@ import { startMockLlm, type MockLlm } from "../deploy/support/mock-llm.js";
 import { startTestApp, type TestApp } from "../support/app.js";
 import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml } from "./envoy-driver.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, startEarlyInMinute, type LlmCall } from "./stack.js";
+import { writeReservationKey, type ReservationKeyFile } from "../support/reservation-key.js";
 
 // A response that does not end while anyone waits: mock-llm streams 100,000 tokens (~17 MB) of
 // OpenAI chat chunks without a usage chunk; the client leaves after 5 MB. tollgate (in this
@@ -73,16 +71,15 @@ describe("a stream that never ends: bounded state per stream, and a disconnect r
   let mock: MockLlm;
   let driver: EnvoyExtProcDriver;
   let redis: Redis;
-  let keyDir: string;
+  let keyFile: ReservationKeyFile;
   let key: Buffer;
 
   beforeAll(async () => {
-    keyDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-key-"));
-    key = Buffer.from(randomBytes(48).toString("base64"));
-    writeFileSync(path.join(keyDir, "reservation.key"), key, { mode: 0o600 });
+    keyFile = writeReservationKey();
+    key = keyFile.key;
     redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
     const policies = packWithTenants([{ name: tenant, apiKey: KEY, limits: { tokens_per_minute: 100_000_000, tokens_per_day: 1_000_000_000 } }]);
-    t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
+    t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: keyFile.file });
     mock = await startMockLlm();
     // 10 s, not envoy.yaml's 0.5 s: this one event loop also plays Envoy and the clients on a shared 2-core machine (asserted: no timeout).
     driver = new EnvoyExtProcDriver(`127.0.0.1:${t.app.grpcPort}`, { ...filterConfigFromEnvoyYaml(), messageTimeoutMs: 10_000 });
@@ -94,7 +91,7 @@ describe("a stream that never ends: bounded state per stream, and a disconnect r
     const keys = await redis.keys(`tollgate:{${tenant}}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    rmSync(keyDir, { recursive: true, force: true });
+    keyFile?.remove();
   });
 
   const redisKey = (c: Reservation["counters"][number]) => `tollgate:{${c.hashTag}}:${c.key}:${c.windowStartMs / 1000}`;

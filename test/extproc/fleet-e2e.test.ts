@@ -1,8 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { get } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +10,7 @@ import { Processes } from "../e2e/support.js";
 import { waitFor } from "../support/wait.js";
 import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, type DriveResult } from "./envoy-driver.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reportedUsage, startEarlyInWindow, type LlmCall } from "./stack.js";
+import { writeReservationKey, type ReservationKeyFile } from "../support/reservation-key.js";
 
 // Four real `tollgate serve` processes on the shared Redis, one shared reservation key. 1,000 Checks
 // reserve (spread over the processes), then 1,000 responses stream through ext_proc at once, each on
@@ -79,16 +77,15 @@ describe(`${PROCESSES} tollgate processes reconcile ${STREAMS} concurrent stream
   let drivers: EnvoyExtProcDriver[] = [];
   let mock: MockLlm;
   let redis: Redis;
-  let keyDir: string;
+  let keyFile: ReservationKeyFile;
   let key: Buffer;
 
   beforeAll(async () => {
-    keyDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-key-"));
-    key = Buffer.from(randomBytes(48).toString("base64"));
-    writeFileSync(path.join(keyDir, "reservation.key"), key, { mode: 0o600 });
+    keyFile = writeReservationKey();
+    key = keyFile.key;
     redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
     const policies = packWithTenants(tenants.map((t) => ({ name: t.name, apiKey: t.apiKey, limits: { tokens_per_day: 100_000_000 } })));
-    const args = ["--policies", policies, "--no-watch", "--no-policy-tests", "--redis-url", "redis://127.0.0.1:6379", "--reservation-key-file", path.join(keyDir, "reservation.key")];
+    const args = ["--policies", policies, "--no-watch", "--no-policy-tests", "--redis-url", "redis://127.0.0.1:6379", "--reservation-key-file", keyFile.file];
     // One after another: four policy builds at once can outlast a start on a loaded 2-core machine.
     for (let i = 0; i < PROCESSES; i++) await processes.start(args, { TOLLGATE_REDIS_COMMAND_TIMEOUT_MS: COMMAND_TIMEOUT_MS });
     authz = processes.all.map((p) => new AuthorizationClient(`127.0.0.1:${p.port}`, credentials.createInsecure()));
@@ -106,7 +103,7 @@ describe(`${PROCESSES} tollgate processes reconcile ${STREAMS} concurrent stream
       if (keys.length > 0) await redis.del(...keys);
     }
     redis?.disconnect();
-    rmSync(keyDir, { recursive: true, force: true });
+    keyFile?.remove();
   });
 
   const check = (p: number, call: LlmCall, apiKey: string): Promise<CheckResponse> =>

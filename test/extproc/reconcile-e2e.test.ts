@@ -1,7 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TollgateError } from "../../src/errors.js";
@@ -11,6 +8,7 @@ import { startTestApp, type TestApp } from "../support/app.js";
 import { EnvoyExtProcDriver, filterConfigFromEnvoyYaml, splitAnywhere, type DriveResult } from "./envoy-driver.js";
 import { estimateTextTokens } from "../../src/llm/estimate-tokens.js";
 import { callUpstream, llmCheck, metadataAfterCheck, packWithTenants, reconciledLine, reportedUsage, startEarlyInMinute, type LlmCall } from "./stack.js";
+import { writeReservationKey, type ReservationKeyFile } from "../support/reservation-key.js";
 
 // Reserve (a real gRPC Check on the shipped LLM pack, compiled to WASM, counted in the shared
 // Redis) -> stream (mock-llm, the provider stand-in, over real HTTP, cut at arbitrary byte
@@ -38,14 +36,13 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
   let mock: MockLlm;
   let driver: EnvoyExtProcDriver;
   let redis: Redis;
-  let keyDir: string;
+  let keyFile: ReservationKeyFile;
   let key: Buffer;
   let seed = 1;
 
   beforeAll(async () => {
-    keyDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-key-"));
-    key = Buffer.from(randomBytes(48).toString("base64"));
-    writeFileSync(path.join(keyDir, "reservation.key"), key, { mode: 0o600 });
+    keyFile = writeReservationKey();
+    key = keyFile.key;
     redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
     const policies = packWithTenants([
       { name: tenant, apiKey: KEY, limits: { requests_per_minute: 100_000, tokens_per_minute: 10_000_000, tokens_per_day: 100_000_000 } },
@@ -53,7 +50,7 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
       { name: stopTenant, apiKey: STOP_KEY, limits: { tokens_per_minute: 1_000 } },
       ...midTextTenants.map((m) => ({ ...m, limits: { tokens_per_minute: 1_000 } })),
     ]);
-    t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
+    t = await startTestApp(policies, { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: keyFile.file });
     mock = await startMockLlm();
     // envoy.yaml's settings, except message_timeout: here one event loop plays Envoy, tollgate and
     // the client on a shared 2-core machine, so a 0.5 s stall is not tollgate being slow.
@@ -66,7 +63,7 @@ describe("ext_proc end to end: reserve -> stream -> reconcile (real Check, real 
     const keys = await redis.keys(`tollgate:{policy}:*:tenant:?${run}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    rmSync(keyDir, { recursive: true, force: true });
+    keyFile?.remove();
   });
 
   // Each case reserves and reconciles within a few seconds; none may straddle a minute (see startEarlyInMinute).

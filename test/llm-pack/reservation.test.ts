@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CheckResponse } from "../../src/gen/envoy/service/auth/v3/external_auth.js";
 import { decodeReservation, RESERVATION_METADATA_KEY, type Reservation } from "../../src/limits/reservation.js";
 import { checkRequest, headerMap, startTestApp, type TestApp } from "../support/app.js";
+import { writeReservationKey, type ReservationKeyFile } from "../support/reservation-key.js";
 
 // The reservation handle Check writes for the ext_proc server, through a real gRPC Check on the
 // shipped policies/ pack compiled to WASM, counted in the shared Redis. The ext_proc side is played
@@ -50,22 +51,21 @@ const handle = (res: CheckResponse): unknown => res.dynamicMetadata?.[RESERVATIO
 describe("reservation handle in Check's dynamic_metadata (shipped LLM pack, real gRPC, real Redis)", () => {
   let t: TestApp;
   let redis: Redis;
-  let keyDir: string;
+  let keyFile: ReservationKeyFile;
   let key: Buffer;
 
   beforeAll(async () => {
-    keyDir = mkdtempSync(path.join(os.tmpdir(), "tollgate-key-"));
-    key = Buffer.from(randomBytes(48).toString("base64"));
-    writeFileSync(path.join(keyDir, "reservation.key"), `${key.toString()}\n`, { mode: 0o600 });
+    keyFile = writeReservationKey({ trailingNewline: true });
+    key = keyFile.key;
     redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
-    t = await startTestApp(policiesWithTestTenants(), { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: path.join(keyDir, "reservation.key") });
+    t = await startTestApp(policiesWithTestTenants(), { redisUrl: "redis://127.0.0.1:6379", reservationKeyFile: keyFile.file });
   });
   afterAll(async () => {
     await t?.close();
     const keys = await redis.keys(`tollgate:{policy:*}:*:tenant:?${run}:*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
-    rmSync(keyDir, { recursive: true, force: true });
+    keyFile?.remove();
   });
 
   it("an admitted stream carries the signed reservation of its token limits, and asks the upstream for identity encoding", async () => {
