@@ -4,7 +4,8 @@ import type { Logger } from "../observability/logger.js";
 import type { HostBuiltins } from "./engine.js";
 import { describeOrigin, type PolicyOrigin } from "./origin.js";
 import type { PolicyRegistry, Revision } from "./registry.js";
-import { compilePolicy, WasmPolicyEngine } from "./wasm/wasm-engine.js";
+import { preloadData } from "./preload-data.js";
+import { compilePolicy, MEMORY_PAGES, WasmPolicyEngine } from "./wasm/wasm-engine.js";
 
 export interface PolicyActivatorOptions {
   registry: PolicyRegistry;
@@ -31,9 +32,18 @@ export class PolicyActivator {
     let rev: Revision;
     try {
       const built = await build();
-      // Compiled off the event loop; only instantiation runs on it.
+      // Compiled and its data loaded off the event loop; on it run instantiation and the copy of
+      // the loaded memory, a slice per turn. Should the loader thread fail, the data is loaded
+      // here instead (and a data problem then fails here, as it always did).
       const module = await compilePolicy(built);
-      rev = { revision: built.revision, origin, engine: new WasmPolicyEngine(built, this.o.hostBuiltins(), module), keyId: built.keyId, testsRun: built.testsRun, testsPassed: built.testsPassed };
+      const engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), module, { data: "later" });
+      const preloaded = await preloadData(module, built.data, MEMORY_PAGES).catch((err: unknown) => {
+        this.o.logger.warn({ event: "policy_data_preload_failed", error: TollgateError.from(err).message }, "policy data loaded on the main thread");
+        return undefined;
+      });
+      if (preloaded) await engine.adopt(preloaded);
+      else engine.loadData();
+      rev = { revision: built.revision, origin, engine, keyId: built.keyId, testsRun: built.testsRun, testsPassed: built.testsPassed };
     } catch (err) {
       throw this.reject(origin, err, revision);
     }

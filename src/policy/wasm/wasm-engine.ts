@@ -18,6 +18,23 @@ const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8A
 
 const PAGE_LIMIT = 4096; // 256 MiB of linear memory per policy instance
 const PAGE_BYTES = 65_536;
+/** Bytes of preloaded memory copied per turn of the event loop (about a millisecond). */
+const ADOPT_SLICE = 1024 * 1024;
+/** Linear memory per instance, in 64 KiB pages: initial and most. */
+export const MEMORY_PAGES = { initial: 16, maximum: PAGE_LIMIT } as const;
+
+/**
+ * A policy's linear memory with its data already loaded, made by another instance of the same
+ * compiled module (src/policy/preload-data.ts): the bytes up to the end of the data, the page
+ * count they came from, and opa-wasm's pointers.
+ */
+export interface PreloadedData {
+  memory: ArrayBuffer;
+  pages: number;
+  baseHeapPtr: number;
+  dataAddr: number;
+  dataHeapPtr: number;
+}
 
 /** The exports of OPA's Wasm ABI that evaluation calls directly (ABI 1.2 and later). */
 interface OpaExports {
@@ -58,8 +75,12 @@ export class WasmPolicyEngine implements PolicyEngine {
   /** A view of the linear memory, renewed whenever the memory grows (growing detaches the old buffer). */
   private view = new Uint8Array(0);
 
-  /** With `module` (from compilePolicy) only instantiation runs here; without, the WASM is compiled synchronously. */
-  constructor(built: BuiltPolicy, host: HostBuiltins, module?: CompiledPolicy) {
+  /**
+   * With `module` (from compilePolicy) only instantiation runs here; without, the WASM is compiled
+   * synchronously. With `data: "later"` the data is not loaded: call adopt() with memory a worker
+   * loaded it into (src/policy/preload-data.ts), or loadData(), before the first evaluation.
+   */
+  constructor(built: BuiltPolicy, host: HostBuiltins, module?: CompiledPolicy, options: { data?: "now" | "later" } = {}) {
     this.revision = built.revision;
     this.data = built.data;
     this.entrypoint = built.entrypoint;
@@ -67,8 +88,8 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.dropEntrypoint = built.dropEntrypoint;
     this.host = host;
     try {
-      this.policy = opa.loadPolicySync((module ?? built.wasm) as PolicySource, { initial: 16, maximum: PAGE_LIMIT }, host.builtins);
-      this.policy.setData(built.data as object);
+      this.policy = opa.loadPolicySync((module ?? built.wasm) as PolicySource, { ...MEMORY_PAGES }, host.builtins);
+      if (options.data !== "later") this.policy.setData(built.data as object);
     } catch (err) {
       throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
     }
@@ -134,6 +155,35 @@ export class WasmPolicyEngine implements PolicyEngine {
     const view = this.memory();
     const end = view.indexOf(0, resultAddr);
     return JSON.parse(fromUtf8.decode(view.subarray(resultAddr, end < 0 ? view.length : end)));
+  }
+
+  /** Loads the revision's data on this thread (after `data: "later"`). */
+  loadData(): void {
+    try {
+      this.policy.setData(this.data as object);
+    } catch (err) {
+      throw new TollgateError("policy_build_error", `cannot load compiled policy: ${evalError(err).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Takes over memory another instance of this module filled with the data (after `data: "later"`).
+   * Copied a slice per turn of the event loop: the engine serves nothing yet, and a large data.json
+   * makes tens of MiB.
+   */
+  async adopt(preloaded: PreloadedData): Promise<void> {
+    const policy = this.policy as LoadedPolicy & { baseHeapPtr: number; dataAddr: number; dataHeapPtr: number };
+    if (policy.baseHeapPtr !== preloaded.baseHeapPtr) throw new TollgateError("policy_build_error", "preloaded policy data was made by a different module");
+    const missing = preloaded.pages - policy.mem.buffer.byteLength / PAGE_BYTES;
+    if (missing > 0) policy.mem.grow(missing);
+    const from = new Uint8Array(preloaded.memory);
+    for (let at = 0; at < from.length; at += ADOPT_SLICE) {
+      if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+      new Uint8Array(policy.mem.buffer).set(from.subarray(at, at + ADOPT_SLICE), at);
+    }
+    policy.dataAddr = preloaded.dataAddr;
+    policy.dataHeapPtr = preloaded.dataHeapPtr;
+    (policy.wasmInstance as { exports: { opa_heap_ptr_set(ptr: number): void } }).exports.opa_heap_ptr_set(preloaded.dataHeapPtr);
   }
 
   private memory(): Uint8Array {
