@@ -1,5 +1,6 @@
 import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { warnThrottled } from "../observability/log-throttle.js";
 import { MAX_UNITS, MAX_WINDOW_SECONDS, windowStartSeconds } from "../limits/keys.js";
 import type { LimitOutcome, LimitStore, ReservedCounter } from "../limits/types.js";
 import { DEFAULT_HEADER_NAMES, type HeaderNames } from "../limits/headers.js";
@@ -88,7 +89,8 @@ export async function applyPolicyLimits(opts: { store: LimitStore; limits: reado
     // Only an outage follows failure_mode; any other failure is a fault to report, not to wave through.
     if (e.code !== "limit_store_unavailable") throw e;
     const failClosed = limits.some((l) => l.failureMode === "deny" && !l.shadow);
-    logger.warn({ event: "limit_store_unavailable", error: e.message, failure_mode: failClosed ? "deny" : "allow" }, "limit store unavailable");
+    const failureMode = failClosed ? "deny" : "allow";
+    warnThrottled(logger, `limit_store_unavailable:${failureMode}`, { event: "limit_store_unavailable", error: e.message, failure_mode: failureMode }, "limit store unavailable");
     return { result: failClosed ? "unavailable" : "ok", failedOpen: !failClosed, headers: [], retryAfterSeconds: 1, usage: {}, reserved: [] };
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { warnThrottled } from "../observability/log-throttle.js";
 import { TollgateError } from "../errors.js";
 import {
   RateLimitResponse_Code,
@@ -168,7 +169,9 @@ export class RateLimitService {
   private onStoreFailure(p: { domain: string; rows: Row[]; failure: TollgateError; elapsedMs: number }): void {
     const limited = p.rows.filter((r) => r.limit !== undefined);
     const denied = limited.filter((r) => r.limit?.failureMode === "deny").length;
-    this.opts.logger.warn(
+    warnThrottled(
+      this.opts.logger,
+      `limit_store_unavailable:${p.domain}`,
       {
         event: "limit_store_unavailable",
         reason: p.failure.code,
