@@ -10,6 +10,7 @@ import type { CommandResult, PolicyCommand, WorkerState } from "../cluster/messa
 import type { AdminContext, AdminStatus, LimitStoreStatus, PolicyHistoryEntry, PolicySourceStatus } from "../status/context.js";
 import { historyFromAudit, historyFromEvents } from "./history.js";
 import { maskingEvidence } from "./masking-self-test.js";
+import type { MaskingEvidence } from "../observability/mask-self-test.js";
 import type { DecisionLogSink } from "../decision-log/index.js";
 
 export interface AppContextParts {
@@ -76,6 +77,16 @@ async function everyWorker(broadcast: NonNullable<AppContextParts["broadcast"]>,
 export function appAdminContext(parts: AppContextParts): AdminContext {
   const { settings, policy, store } = parts;
   const startedAt = new Date().toISOString();
+  // The self-test reads the running configuration, which changes only with the active revision
+  // (settings and sinks are fixed at start): run it once per revision, not on every status poll.
+  const evidence = new WeakMap<object, MaskingEvidence>();
+  const noEngine = {};
+  const masking = (): MaskingEvidence => {
+    const key = policy.current() ?? noEngine;
+    let e = evidence.get(key);
+    if (!e) evidence.set(key, (e = maskingEvidence({ settings, engine: () => policy.current(), decisionLogs: parts.decisionLogs })));
+    return e;
+  };
   const storeStatus = (): LimitStoreStatus => ({ kind: store.kind, state: store.ready === false ? "unavailable" : "ready" });
   return {
     ready: () => policy.current() !== undefined,
@@ -101,7 +112,7 @@ export function appAdminContext(parts: AppContextParts): AdminContext {
         failModes: { decisionError: settings.onDecisionError, limitStoreDefault: "allow" },
         security: {
           grpcTls: { enabled: tls !== undefined, clientCertRequired: settings.grpcTlsClientCaFile !== undefined, ...(tls ? { certificate: tls } : {}) },
-          masking: maskingEvidence({ settings, engine: () => policy.current(), decisionLogs: parts.decisionLogs }),
+          masking: masking(),
           bundleSignatureVerification: settings.bundleVerificationKeyFile !== undefined && !settings.bundleSkipVerification,
           dryRun: settings.dryRun,
         },

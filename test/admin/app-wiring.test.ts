@@ -36,6 +36,17 @@ describe("admin API on the real app", () => {
     expect(status.limitStore.kind).toBe("memory");
   });
 
+  it("the masking self-test runs once per active revision, not on every /v1/status poll", async () => {
+    type Masking = { settings: { revision?: string }; selfTest: { ranAt: string; passed: boolean } };
+    const masking = async () => ((await (await get("/v1/status", TOKEN)).json()) as { security: { masking: Masking } }).security.masking;
+    const first = await masking();
+    await new Promise((r) => setTimeout(r, 5));
+    const again = await masking();
+    expect(again.selfTest.ranAt).toBe(first.selfTest.ranAt);
+    expect(first.settings.revision).toBe(t.app.policy.current()!.revision);
+    expect(first.selfTest.passed).toBe(true);
+  });
+
   it("/metrics counts the Checks this app answered", async () => {
     await t.check(checkRequest({}));
     await t.check(checkRequest({}));
@@ -52,6 +63,9 @@ describe("admin API on the real app", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ action: "rollback", operator: "carol", revision: first });
     expect(t.app.policy.current()!.revision).toBe(first);
+    // The evidence follows the active revision (each revision has its own, run when it was first asked for).
+    const status = (await (await get("/v1/status", TOKEN)).json()) as { security: { masking: { settings: { revision?: string } } } };
+    expect(status.security.masking.settings.revision).toBe(first);
     const { entries: history } = (await (await get("/v1/policy/history", TOKEN)).json()) as { entries: { event: string; operator?: string }[] };
     expect(history[0]).toMatchObject({ event: "rolled_back", operator: "carol" });
     const verify = runCli(["audit", "verify", "--file", audit]);
