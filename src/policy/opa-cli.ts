@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { TollgateError } from "../errors.js";
+import { InlineWorker } from "./inline-worker.js";
 
 export const OPA_VERSION = "v1.22.3";
 
@@ -61,32 +61,7 @@ interface SpawnReply {
   stderr: string;
 }
 
-let spawner: Worker | undefined;
-let nextId = 0;
-const waiting = new Map<number, (reply: SpawnReply) => void>();
-
-function getSpawner(): Worker {
-  if (spawner) return spawner;
-  // No inherited execArgv: a parent started with --input-type=module would run this CommonJS source as ESM.
-  const worker = new Worker(SPAWNER_SOURCE, { eval: true, execArgv: [] });
-  worker.unref();
-  worker.on("message", (reply: SpawnReply) => {
-    waiting.get(reply.id)?.(reply);
-    waiting.delete(reply.id);
-  });
-  worker.on("error", (err: unknown) => failAll(TollgateError.from(err).message));
-  worker.on("exit", () => {
-    if (spawner === worker) spawner = undefined;
-    failAll("opa spawner thread exited");
-  });
-  spawner = worker;
-  return worker;
-}
-
-function failAll(message: string): void {
-  for (const [id, done] of waiting) done({ id, failed: message, stdout: "", stderr: "" });
-  waiting.clear();
-}
+const spawner = new InlineWorker<SpawnReply>(SPAWNER_SOURCE, "opa spawner");
 
 /**
  * How much lower than tollgate's own the CPU priority of a background opa run is. opa build and
@@ -111,17 +86,13 @@ export const BACKGROUND_GRACE_MS = 700;
  */
 export function runOpa(args: string[], options: { cwd?: string; timeoutMs?: number; opaBin?: string; background?: boolean } = {}): Promise<RunResult> {
   const bin = options.opaBin ?? findOpa();
-  const worker = getSpawner();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    if (waiting.size === 0) worker.ref();
-    waiting.set(id, ({ failed, stdout, stderr }) => {
-      if (waiting.size <= 1) worker.unref();
-      if (failed !== undefined) {
-        const message = (stderr || stdout || failed).split("\nUsage:")[0]!.trim();
-        reject(new TollgateError("policy_build_error", `opa ${args[0]}: ${message}`));
-      } else resolve({ stdout, stderr });
-    });
-    worker.postMessage({ id, bin, args, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000, niceness: options.background ? BACKGROUND_NICENESS : 0, graceMs: BACKGROUND_GRACE_MS });
+  return spawner.request({ bin, args, cwd: options.cwd, timeoutMs: options.timeoutMs ?? 120_000, niceness: options.background ? BACKGROUND_NICENESS : 0, graceMs: BACKGROUND_GRACE_MS }).then((reply) => {
+    const { failed } = reply;
+    const out = "stdout" in reply ? reply : { stdout: "", stderr: "" };
+    if (failed !== undefined) {
+      const message = (out.stderr || out.stdout || failed).split("\nUsage:")[0]!.trim();
+      throw new TollgateError("policy_build_error", `opa ${args[0]}: ${message}`);
+    }
+    return { stdout: out.stdout, stderr: out.stderr };
   });
 }

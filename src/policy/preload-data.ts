@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
 import { TollgateError } from "../errors.js";
+import { InlineWorker } from "./inline-worker.js";
 import type { CompiledPolicy, PreloadedData } from "./wasm/wasm-engine.js";
 
 /**
@@ -34,32 +34,7 @@ const opaPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-w
 
 type Reply = ({ failed?: undefined } & PreloadedData & { id: number }) | { id: number; failed: string };
 
-let loader: Worker | undefined;
-let nextId = 0;
-const waiting = new Map<number, (reply: Reply) => void>();
-
-function getLoader(): Worker {
-  if (loader) return loader;
-  // No inherited execArgv: a parent started with --input-type=module would run this CommonJS source as ESM.
-  const worker = new Worker(LOADER_SOURCE, { eval: true, execArgv: [] });
-  worker.unref();
-  worker.on("message", (reply: Reply) => {
-    waiting.get(reply.id)?.(reply);
-    waiting.delete(reply.id);
-  });
-  worker.on("error", (err: unknown) => failAll(TollgateError.from(err).message));
-  worker.on("exit", () => {
-    if (loader === worker) loader = undefined;
-    failAll("data loader thread exited");
-  });
-  loader = worker;
-  return worker;
-}
-
-function failAll(message: string): void {
-  for (const [id, done] of waiting) done({ id, failed: message });
-  waiting.clear();
-}
+const loader = new InlineWorker<Reply>(LOADER_SOURCE, "data loader");
 
 /** How long serialising the data may hold the event loop before it yields a turn. */
 const SLICE_MS = 2;
@@ -123,15 +98,7 @@ export async function stringifyInSlices(data: unknown): Promise<string> {
  */
 export async function preloadData(module: CompiledPolicy, data: unknown, pages: { initial: number; maximum: number }): Promise<PreloadedData> {
   const text = await stringifyInSlices(data);
-  const worker = getLoader();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    if (waiting.size === 0) worker.ref();
-    waiting.set(id, (reply) => {
-      if (waiting.size <= 1) worker.unref();
-      if (reply.failed !== undefined) reject(new TollgateError("policy_build_error", `cannot load policy data: ${reply.failed}`));
-      else resolve({ memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr });
-    });
-    worker.postMessage({ id, opaPath, module, data: text, initialPages: pages.initial, maximumPages: pages.maximum });
-  });
+  const reply = await loader.request({ opaPath, module, data: text, initialPages: pages.initial, maximumPages: pages.maximum });
+  if (reply.failed !== undefined) throw new TollgateError("policy_build_error", `cannot load policy data: ${reply.failed}`);
+  return { memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr };
 }
