@@ -164,6 +164,18 @@ export interface RedisCluster {
  * with `redis-cli --cluster create`, returned once every node reports cluster_state:ok.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
+  // A free port can be taken by another test's server (or its cluster bus port, +10000) between
+  // the check and the node's bind; the node then exits. Start again on other ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisClusterOnce();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startRedisClusterOnce(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), "tollgate-redis-cluster-"));
   const ports: number[] = [];
   while (ports.length < 3) {
@@ -190,7 +202,12 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) await waitUntil(`cluster node ${port}`, () => ping(port), 5000);
+    for (const [i, port] of ports.entries()) {
+      await waitUntil(`cluster node ${port}`, async () => {
+        if (children[i]!.exitCode !== null) throw new Error(`cluster node ${port} exited with ${children[i]!.exitCode}`);
+        return ping(port);
+      }, 5000);
+    }
     await run(REDIS_CLI, ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"], {
       timeout: 20_000,
     });
