@@ -43,6 +43,8 @@ function ensureDebianTools() {
   const missing = [];
   if (!existsSync(process.env.CHROMIUM_BIN ?? "/usr/bin/chromium")) missing.push("chromium");
   if (spawnSync("openssl", ["version"]).status !== 0) missing.push("openssl");
+  // The suite's own Redis servers and clusters (test/support/redis-server.ts) need redis-server and redis-cli.
+  if (spawnSync("redis-server", ["--version"]).status !== 0 || spawnSync("redis-cli", ["--version"]).status !== 0) missing.push("redis-server");
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || spawnSync("apt-get", ["--version"]).status !== 0) {
     process.stderr.write(`missing test tools: ${missing.join(", ")}; install them (apt-get install -y ${missing.join(" ")}) or set CHROMIUM_BIN\n`);
