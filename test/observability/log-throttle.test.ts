@@ -19,8 +19,8 @@ const flush = () => new Promise((r) => setImmediate(r));
 describe("warnThrottled: one line a second per kind, the next says how many were left out", () => {
   it("400 outage answers in one second write one line; the first line after it counts the 399 left out", async () => {
     const { lines, logger } = capture();
-    for (let i = 0; i < 400; i++) warnThrottled(logger, "store_down", { event: "store_down", i }, "down", 10_000 + i);
-    warnThrottled(logger, "store_down", { event: "store_down", i: 400 }, "down", 11_000);
+    for (let i = 0; i < 400; i++) warnThrottled(logger, "store_down", { event: "store_down", i }, "down", { now: 10_000 + i });
+    warnThrottled(logger, "store_down", { event: "store_down", i: 400 }, "down", { now: 11_000 });
     await flush();
     expect(lines.map((l) => [l["i"], l["suppressed"]])).toEqual([
       [0, undefined],
@@ -32,10 +32,10 @@ describe("warnThrottled: one line a second per kind, the next says how many were
   it("kinds are throttled apart, and so are loggers", async () => {
     const a = capture();
     const b = capture();
-    warnThrottled(a.logger, "allow", { mode: "allow" }, "m", 5);
-    warnThrottled(a.logger, "deny", { mode: "deny" }, "m", 6);
-    warnThrottled(a.logger, "allow", { mode: "allow" }, "m", 7);
-    warnThrottled(b.logger, "allow", { mode: "allow" }, "m", 8);
+    warnThrottled(a.logger, "allow", { mode: "allow" }, "m", { now: 5 });
+    warnThrottled(a.logger, "deny", { mode: "deny" }, "m", { now: 6 });
+    warnThrottled(a.logger, "allow", { mode: "allow" }, "m", { now: 7 });
+    warnThrottled(b.logger, "allow", { mode: "allow" }, "m", { now: 8 });
     await flush();
     expect(a.lines.map((l) => l["mode"])).toEqual(["allow", "deny"]);
     expect(b.lines.map((l) => l["mode"])).toEqual(["allow"]);

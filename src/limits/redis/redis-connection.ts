@@ -2,6 +2,7 @@ import calculateSlot from "cluster-key-slot";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { TollgateError } from "../../errors.js";
+import { resetThrottle, warnThrottled } from "../../observability/log-throttle.js";
 import { APPLY_BATCH_LUA, APPLY_LIMITS_LUA } from "./lua.js";
 import { RECONCILE_LUA } from "./reconcile-lua.js";
 import type { RedisTarget } from "./redis-url.js";
@@ -42,7 +43,6 @@ export class RedisConnection {
   private readonly label: string;
   private everReady = false;
   private closed = false;
-  private lastErrorLogMs = Number.NEGATIVE_INFINITY;
   /** Callers waiting for 'ready' (one listener for all of them, however many there are). */
   private readonly readyWaiters = new Set<(ready: boolean) => void>();
 
@@ -57,7 +57,7 @@ export class RedisConnection {
     this.client.on("node error", (err: unknown) => this.onError(err));
     this.client.on("ready", () => {
       this.everReady = true;
-      this.lastErrorLogMs = Number.NEGATIVE_INFINITY;
+      if (this.logger) resetThrottle(this.logger, this.throttleKind);
       this.logger?.info({ redis: this.label }, "limit store connected to Redis");
       this.wakeWaiters(true);
     });
@@ -161,12 +161,14 @@ export class RedisConnection {
 
   private onError(err: unknown): void {
     if (this.closed || this.logger === undefined) return;
-    const nowMs = Date.now();
-    if (nowMs - this.lastErrorLogMs < ERROR_LOG_EVERY_MS) return;
-    this.lastErrorLogMs = nowMs;
     const message = err instanceof Error ? err.message : String(err);
-    this.logger.warn({ redis: this.label, err: message }, "limit store cannot reach Redis; retrying");
+    warnThrottled(this.logger, this.throttleKind, { redis: this.label, err: message }, "limit store cannot reach Redis; retrying", { intervalMs: ERROR_LOG_EVERY_MS });
   }
+
+  private get throttleKind(): string {
+    return `redis_unreachable:${this.label}`;
+  }
+
 }
 
 /** One reply per call again: a batch's reply holds each call's result, or the text of its error. */
