@@ -36,10 +36,34 @@ export interface PreloadedData {
   dataHeapPtr: number;
 }
 
-/** The exports of OPA's Wasm ABI that evaluation calls directly (ABI 1.2 and later). */
+/** The exports of OPA's Wasm ABI (1.0 and later) that evaluation calls directly. */
 interface OpaExports {
-  opa_eval(reserved: number, entrypoint: number, dataAddr: number, inputAddr: number, inputLen: number, heapAddr: number, format: number): number;
+  opa_malloc(size: number): number;
+  opa_json_parse(addr: number, len: number): number;
+  opa_json_dump(valueAddr: number): number;
+  opa_heap_ptr_get(): number;
+  opa_heap_ptr_set(addr: number): void;
+  opa_eval_ctx_new(): number;
+  opa_eval_ctx_set_input(ctx: number, valueAddr: number): void;
+  opa_eval_ctx_set_data(ctx: number, valueAddr: number): void;
+  opa_eval_ctx_set_entrypoint(ctx: number, entrypoint: number): void;
+  eval(ctx: number): number;
+  opa_eval_ctx_get_result(ctx: number): number;
 }
+
+const EVAL_EXPORTS = [
+  "opa_malloc", "opa_json_parse", "opa_json_dump", "opa_heap_ptr_get", "opa_heap_ptr_set", "opa_eval_ctx_new",
+  "opa_eval_ctx_set_input", "opa_eval_ctx_set_data", "opa_eval_ctx_set_entrypoint", "eval", "opa_eval_ctx_get_result",
+] as const;
+
+/**
+ * Evaluation heap kept between evaluations, in bytes, before it is reset to the end of the data.
+ * Resetting the heap (opa_heap_ptr_set, which opa_eval does on every call) also empties the Wasm's
+ * built-in caches: the RE2 programs regex.match and glob.match compile, and glob.match's glob → RE2
+ * translations, so a policy matching N globs compiled N regular expressions per evaluation. An
+ * evaluation takes some tens of KiB of heap, so the caches now live for a few dozen evaluations.
+ */
+export const EVAL_HEAP_WINDOW = 1024 * 1024;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -70,8 +94,10 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly dropEntrypoint: string | undefined;
   private readonly host: HostBuiltins;
   private readonly entrypointIds: Readonly<Record<string, number>>;
-  /** opa_eval, when the module speaks ABI 1.2 or later; undefined leaves evaluation to opa-wasm. */
-  private readonly opaEval: OpaExports["opa_eval"] | undefined;
+  /** The evaluation exports, when the module has them all; undefined leaves evaluation to opa-wasm. */
+  private readonly exports: OpaExports | undefined;
+  /** Where the heap was last reset to; undefined forces a reset before the next evaluation (after a failed one). */
+  private heapBase: number | undefined;
   /** A view of the linear memory, renewed whenever the memory grows (growing detaches the old buffer). */
   private view = new Uint8Array(0);
 
@@ -98,7 +124,7 @@ export class WasmPolicyEngine implements PolicyEngine {
       throw new TollgateError("policy_build_error", `compiled policy has no entrypoint ${built.entrypoint}`);
     }
     const exports = (this.policy.wasmInstance as { exports: Partial<OpaExports> }).exports;
-    this.opaEval = Number(this.policy.minorVersion) >= 2 && typeof exports.opa_eval === "function" ? exports.opa_eval : undefined;
+    this.exports = EVAL_EXPORTS.every((name) => typeof exports[name] === "function") ? (exports as OpaExports) : undefined;
   }
 
   evaluate(input: unknown): unknown {
@@ -124,7 +150,7 @@ export class WasmPolicyEngine implements PolicyEngine {
   private evaluateAt(entrypoint: string, input: unknown): unknown {
     this.host.beginEvaluation();
     try {
-      if (!this.opaEval) return this.policy.evaluate(input, entrypoint);
+      if (!this.exports) return this.policy.evaluate(input, entrypoint);
       return this.evalDirect(this.entrypointIds[entrypoint]!, input);
     } catch (err) {
       throw evalError(err);
@@ -132,29 +158,48 @@ export class WasmPolicyEngine implements PolicyEngine {
   }
 
   /**
-   * What opa-wasm's evaluate does on ABI 1.2 (one opa_eval call, the input's JSON text placed just
-   * above the data, where the evaluation heap starts), without its copies: the JSON text is encoded
-   * straight into linear memory, and the result's text decoded straight out of it.
+   * What opa-wasm's evaluate does (the input parsed into the heap above the data, an evaluation
+   * context, eval, the result dumped as JSON), without its copies: the JSON text is encoded
+   * straight into linear memory, and the result's text decoded straight out of it. The heap is
+   * reset to the end of the data only when an evaluation failed, the data moved, or more than
+   * EVAL_HEAP_WINDOW is in use, so the Wasm's built-in caches (compiled regular expressions)
+   * outlive one evaluation. Nothing else carries over: every evaluation gets a new context, and
+   * neither the data nor those caches are changed by evaluating.
    */
   private evalDirect(entrypointId: number, input: unknown): unknown {
-    const dataEnd: number = this.policy.dataHeapPtr;
-    let inputLen = 0;
+    const e = this.exports!;
+    const base: number = this.policy.dataHeapPtr;
+    if (this.heapBase !== base || e.opa_heap_ptr_get() - base > EVAL_HEAP_WINDOW) e.opa_heap_ptr_set(base);
+    // Until this evaluation has finished, a failure (an abort inside the Wasm) leaves the heap to be reset.
+    this.heapBase = undefined;
+    const ctx = e.opa_eval_ctx_new();
     // opa-wasm passes no input for any falsy value; kept so both paths see the same document.
-    if (input) {
-      const text = JSON.stringify(input);
-      let view = this.memory();
-      let written = utf8.encodeInto(text, view.subarray(dataEnd));
-      if (written.read < text.length) {
-        this.policy.mem.grow(Math.ceil((dataEnd + Buffer.byteLength(text) - view.byteLength) / PAGE_BYTES));
-        view = this.memory();
-        written = utf8.encodeInto(text, view.subarray(dataEnd));
-      }
-      inputLen = written.written;
-    }
-    const resultAddr = this.opaEval!(0, entrypointId, this.policy.dataAddr, inputLen > 0 ? dataEnd : 0, inputLen, dataEnd + inputLen, 0);
+    if (input) e.opa_eval_ctx_set_input(ctx, this.loadInput(e, JSON.stringify(input)));
+    e.opa_eval_ctx_set_data(ctx, this.policy.dataAddr);
+    e.opa_eval_ctx_set_entrypoint(ctx, entrypointId);
+    e.eval(ctx);
+    const resultAddr = e.opa_json_dump(e.opa_eval_ctx_get_result(ctx));
     const view = this.memory();
     const end = view.indexOf(0, resultAddr);
-    return JSON.parse(fromUtf8.decode(view.subarray(resultAddr, end < 0 ? view.length : end)));
+    const result: unknown = JSON.parse(fromUtf8.decode(view.subarray(resultAddr, end < 0 ? view.length : end)));
+    this.heapBase = base;
+    return result;
+  }
+
+  /** The input's JSON text, encoded into a heap block, parsed into an OPA value. */
+  private loadInput(e: OpaExports, text: string): number {
+    // One byte per character first (ASCII, the usual case); the exact size when the text has more.
+    let size = text.length;
+    let addr = e.opa_malloc(size);
+    let written = utf8.encodeInto(text, this.memory().subarray(addr, addr + size));
+    if (written.read < text.length) {
+      size = Buffer.byteLength(text);
+      addr = e.opa_malloc(size);
+      written = utf8.encodeInto(text, this.memory().subarray(addr, addr + size));
+    }
+    const value = e.opa_json_parse(addr, written.written);
+    if (value === 0) throw new Error("failed to parse the input");
+    return value;
   }
 
   /** Loads the revision's data on this thread (after `data: "later"`). */
