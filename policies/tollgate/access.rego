@@ -10,8 +10,21 @@ role := identity.role
 
 operation_allowed if llm.operation in role.operations
 
+# The caller's role name (identity.role is its object).
+role_name := data.gateway.tenants[identity.tenant].role
+
+# tollgate matches the roles' model globs itself (compiled once per revision, with glob.match's
+# semantics) and passes the names of the roles whose globs match llm.model in
+# input.llm.model_roles. glob.match here is the fallback for inputs without it: opa eval,
+# opa-envoy-plugin, and a revision whose globs tollgate does not translate (src/llm/model-globs.ts).
 model_allowed if {
 	is_string(llm.model)
+	role_name in llm.model_roles
+}
+
+model_allowed if {
+	is_string(llm.model)
+	not llm.model_roles
 	some pattern in role.models
 	glob.match(pattern, ["/"], llm.model)
 }

@@ -6,6 +6,7 @@ import { matchLlmRoute } from "./providers/registry.js";
 import type { LlmSettings } from "./types.js";
 import type { PolicyEngine } from "../policy/engine.js";
 import { guardHits } from "./guard.js";
+import { modelRoles } from "./model-globs.js";
 
 interface HttpAttrs {
   method?: string;
@@ -17,7 +18,9 @@ interface HttpAttrs {
 /**
  * Adds input.llm when the request is an LLM call: provider facts for the policy, plus
  * input.llm.texts, the prompt text a guard can match patterns against (bounded by the readers),
- * and input.llm.guard_hits when the revision's data holds prompt-guard patterns (see guard.ts).
+ * input.llm.guard_hits when the revision's data holds prompt-guard patterns (see guard.ts), and
+ * input.llm.model_roles, the roles whose model globs match the model, when tollgate can match the
+ * revision's globs exactly (see model-globs.ts).
  */
 export function llmEnricher(settings?: LlmSettings): InputEnricher {
   return (input: PolicyInput, engine: PolicyEngine) => {
@@ -33,8 +36,12 @@ export function llmEnricher(settings?: LlmSettings): InputEnricher {
     });
     if (!request) return;
     const { llm, texts } = request;
+    const out: Record<string, unknown> = { ...llm, texts };
     const hits = guardHits(engine, texts);
-    input.llm = { ...llm, texts, ...(hits ? { guard_hits: hits } : {}) };
+    if (hits) out["guard_hits"] = hits;
+    const roles = modelRoles(engine, llm.model);
+    if (roles) out["model_roles"] = roles;
+    input.llm = out;
   };
 }
 
