@@ -6,11 +6,11 @@ import type { PolicyEngine } from "../policy/engine.js";
  * The roles whose model globs match a request's model, for input.llm.model_roles.
  *
  * The LLM pack's `tollgate.access.model_allowed` would otherwise call
- * `glob.match(pattern, ["/"], llm.model)` for each glob of the caller's role, and OPA's Wasm
- * translates each glob to an RE2 program and compiles it again on every evaluation (about a
- * quarter of an evaluation in the benchmark). Here the globs of every role in
- * data.gateway.roles are compiled once per policy revision (cached on the revision's data object),
- * and a request's model is matched against them in JS.
+ * `glob.match(pattern, ["/"], llm.model)` for each glob of the caller's role, inside the Wasm: a
+ * built-in call, a translation-cache lookup and an RE2 match per glob, and a compilation whenever
+ * the Wasm's built-in cache is gone (it goes with every heap reset; BENCHMARKS.md, issue 16).
+ * Here the globs of every role in data.gateway.roles are compiled once per policy revision
+ * (cached on the revision's data object), and a request's model is matched against them in JS.
  *
  * The answer must be exactly glob.match's, in both of OPA's implementations: the Go one
  * (gobwas/glob, used by `opa eval` and opa-envoy-plugin) and the Wasm one (the glob translated to
