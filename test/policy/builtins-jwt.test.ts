@@ -150,6 +150,44 @@ describe("io.jwt.decode_verify", () => {
   });
 });
 
+describe("io.jwt.decode_verify – cached verifications (the LRU and the latest few, matched by string)", () => {
+  const valid = (result: unknown) => (result as unknown[])[0];
+  const esJwks = (key: "p256" | "rsa") => JSON.stringify({ keys: [jwk(keys[key].publicKey, { kid: "k" })] });
+
+  it.each([["default caches", {}], ["no token cache", { tokenCacheSize: 0 }], ["no key cache", { keyCacheSize: 0 }]] as const)(
+    "%s – a verification is never reused for another key set, token, alg or secret, and claims are checked at every call",
+    (_, sizes) => {
+      errors = [];
+      host = createHostBuiltins({ clock: () => BigInt(NOW_NS), onError: (error, builtin) => errors.push({ builtin, error }), ...sizes });
+      host.beginEvaluation();
+      const es = (sub: string, exp = claims.exp) => signJwt({ alg: "ES256", key: keys.p256.privateKey, header: { kid: "k" }, payload: { ...claims, sub, exp } });
+      const good = esJwks("p256");
+      const other = esJwks("rsa");
+      const tokens = Array.from({ length: 12 }, (_, i) => es(`user-${i}`));
+      const forged = `${tokens[0]!.split(".").slice(0, 2).join(".")}.${tokens[1]!.split(".")[2]!}`;
+      // Interleaved so that each answer could come from an entry made for a neighbour.
+      for (let round = 0; round < 3; round++) {
+        for (const [i, token] of tokens.entries()) {
+          const cert = i % 2 === 0 ? good : other;
+          const got = call(host, "io.jwt.decode_verify", token, { cert, aud: "tollgate", time: NOW_NS });
+          expect(valid(got)).toBe(cert === good);
+          if (cert === good) expect((got as unknown[])[2]).toMatchObject({ sub: `user-${i}` });
+          expect(valid(call(host, "io.jwt.decode_verify", token, { cert: good, alg: "ES384", time: NOW_NS }))).toBe(false);
+          expect(valid(call(host, "io.jwt.decode_verify", token, { cert: good, aud: "tollgate", time: claims.exp * 1e9 }))).toBe(false);
+          expect(valid(call(host, "io.jwt.decode_verify", token, { cert: good, aud: "someone-else", time: NOW_NS }))).toBe(false);
+          expect(valid(call(host, "io.jwt.decode_verify", token, { cert: good, aud: "tollgate", time: NOW_NS }))).toBe(true);
+          expect(valid(call(host, "io.jwt.decode_verify", forged, { cert: good, aud: "tollgate", time: NOW_NS }))).toBe(false);
+        }
+        const hsToken = signJwt({ alg: "HS256", key: SECRET, payload: claims });
+        expect(valid(call(host, "io.jwt.decode_verify", hsToken, { secret: SECRET, aud: "tollgate", time: NOW_NS }))).toBe(true);
+        expect(valid(call(host, "io.jwt.decode_verify", hsToken, { secret: `${SECRET}!`, aud: "tollgate", time: NOW_NS }))).toBe(false);
+        expect(valid(call(host, "io.jwt.decode_verify", hsToken, { secret: SECRET.slice(1), aud: "tollgate", time: NOW_NS }))).toBe(false);
+      }
+      expect(errors).toEqual([]);
+    },
+  );
+});
+
 describe("io.jwt.verify_* and io.jwt.decode", () => {
   it.each([
     ["io.jwt.verify_hs256", "HS256"], ["io.jwt.verify_hs384", "HS384"], ["io.jwt.verify_hs512", "HS512"],
@@ -208,6 +246,18 @@ describe("key and result caches", () => {
     expect(again).not.toBe(first);
     expect(again.id).not.toBe(first.id);
     expect(again.keys).toHaveLength(1);
+  });
+
+  it("KeyStore – the same cert string asked for again (another string, equal text) gives the same keys; another text does not", () => {
+    const store = new KeyStore(4);
+    const a = JSON.stringify({ keys: [jwk(keys.p256.publicKey)] });
+    const first = store.parse("t", a);
+    expect(store.parse("t", `${a} `.trimEnd())).toBe(first);
+    const b = store.parse("t", JSON.stringify({ keys: [jwk(keys.rsa.publicKey)] }));
+    expect(b.id).not.toBe(first.id);
+    expect(store.parse("t", a)).toBe(first);
+    const none = new KeyStore(0);
+    expect(none.parse("t", a).id).not.toBe(none.parse("t", a).id);
   });
 
   it("KeyStore – a bad cert's error is cached too and rethrown", () => {

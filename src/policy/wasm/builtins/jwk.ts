@@ -98,12 +98,19 @@ type CacheEntry = ParsedKeys | { error: Error };
 export class KeyStore {
   private readonly cache: LruCache<string, CacheEntry>;
   private nextId = 1;
+  /**
+   * The last cert string asked for and its entry: a policy passes the same key set on every call,
+   * as a new string each time (decoded from the Wasm), and comparing it with the last one is
+   * cheaper than hashing it for the LRU. The entry is the one the LRU gave for an equal string.
+   */
+  private last: { certificate: string; entry: CacheEntry } | undefined;
 
   constructor(maxEntries: number) {
     this.cache = new LruCache(maxEntries);
   }
 
   parse(name: string, certificate: string): ParsedKeys {
+    if (this.last?.certificate === certificate) return KeyStore.unwrap(this.last.entry);
     let entry = this.cache.get(certificate);
     if (entry === undefined) {
       try {
@@ -114,6 +121,12 @@ export class KeyStore {
       }
       this.cache.set(certificate, entry);
     }
+    // Only when the LRU keeps entries: a cache of size 0 parses every time.
+    if (this.cache.size > 0) this.last = { certificate, entry };
+    return KeyStore.unwrap(entry);
+  }
+
+  private static unwrap(entry: CacheEntry): ParsedKeys {
     if ("error" in entry) throw entry.error;
     return entry;
   }

@@ -144,17 +144,43 @@ function claimsHold(name: string, payload: JsonObject, c: Constraints): boolean 
   return true;
 }
 
+/** How many of the latest decode_verify verifications are matched by comparing strings, before the LRU. */
+const RECENT_VERIFICATIONS = 8;
+
+interface RecentVerification {
+  token: string;
+  material: string;
+  alg: string;
+  result: CachedVerification;
+}
+
 export function jwtBuiltins(options: JwtOptions): Record<string, BuiltinImpl> {
   const cache = new LruCache<string, CachedVerification | boolean>(options.tokenCacheSize);
+  // The few latest (token, key material, alg) verifications: found by comparing the strings, which
+  // is cheaper than building the LRU's key (token and material concatenated) and hashing it. Each
+  // was made with exactly that token, key material and alg; claims are still checked per call.
+  const recent: RecentVerification[] = [];
+  let nextRecent = 0;
+  const findRecent = (token: string, c: Constraints): CachedVerification | undefined => {
+    for (const r of recent) if (r.token === token && r.material === c.material && r.alg === c.alg) return r.result;
+    return undefined;
+  };
 
   const decodeVerify: BuiltinImpl = (token, constraints) => {
     const name = "io.jwt.decode_verify";
     const c = parseConstraints(name, constraints, options);
-    const cacheKey = `dv\n${c.material}\n${c.alg}\n${typeof token === "string" ? token : JSON.stringify(token)}`;
-    let result = cache.get(cacheKey) as CachedVerification | undefined;
+    let result = typeof token === "string" ? findRecent(token, c) : undefined;
     if (result === undefined) {
-      result = verifySignature(name, token, c);
-      cache.set(cacheKey, result);
+      const cacheKey = `dv\n${c.material}\n${c.alg}\n${typeof token === "string" ? token : JSON.stringify(token)}`;
+      result = cache.get(cacheKey) as CachedVerification | undefined;
+      if (result === undefined) {
+        result = verifySignature(name, token, c);
+        cache.set(cacheKey, result);
+      }
+      if (typeof token === "string" && options.tokenCacheSize > 0) {
+        recent[nextRecent] = { token, material: c.material, alg: c.alg, result };
+        nextRecent = (nextRecent + 1) % RECENT_VERIFICATIONS;
+      }
     }
     if (!result.valid || !claimsHold(name, result.payload, c)) return unverified();
     return [true, result.header, result.payload];
