@@ -14,11 +14,14 @@ export function parsePath(path: string): ParsedPath {
   const q = path.indexOf("?");
   const rawPath = q === -1 ? path : path.slice(0, q);
   const rawQuery = q === -1 ? "" : path.slice(q + 1);
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(rawPath);
-  } catch (err) {
-    throw new TollgateError("request_parse_error", `invalid percent-encoding in path`, { cause: err });
+  // Without a "%" there is nothing to decode (and nothing decodeURIComponent could reject).
+  let decoded = rawPath;
+  if (rawPath.includes("%")) {
+    try {
+      decoded = decodeURIComponent(rawPath);
+    } catch (err) {
+      throw new TollgateError("request_parse_error", `invalid percent-encoding in path`, { cause: err });
+    }
   }
   let start = 0;
   while (start < decoded.length && decoded.charCodeAt(start) === 47) start++;

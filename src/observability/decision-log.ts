@@ -26,7 +26,8 @@ export interface DecisionEvent {
 }
 
 export function logDecision(logger: Logger, event: DecisionEvent): void {
-  logger.info({ event: "decision", ...event }, "decision");
+  // Checked first so a server logging at warn or above does not copy the event for a line it drops.
+  if (logger.isLevelEnabled("info")) logger.info({ event: "decision", ...event }, "decision");
 }
 
 /**

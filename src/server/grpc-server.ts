@@ -39,15 +39,26 @@ export function createHealth(): HealthImplementation {
   return new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING", [EXTPROC_SERVICE]: "NOT_SERVING" });
 }
 
+/** Calls answered by a handler but not yet handed back to grpc-js (for the shutdown log). */
+interface Inflight {
+  count: number;
+}
+
 /** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Set<Promise<unknown>>): handleUnaryCall<Req, Res> {
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Inflight): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const p = fn(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => callback(toServiceError(err)),
+    // A counter, not a set of promises with a finally() each: two fewer promises per call.
+    inflight.count++;
+    void fn(call.request).then(
+      (res) => {
+        inflight.count--;
+        callback(null, res);
+      },
+      (err: unknown) => {
+        inflight.count--;
+        callback(toServiceError(err));
+      },
     );
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
   };
 }
 
@@ -55,7 +66,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Set<Promise<u
 export class GrpcServer {
   readonly health: HealthImplementation;
   private readonly server: Server;
-  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly inflight: Inflight = { count: 0 };
   private readonly opts: GrpcServerOptions;
   port = 0;
 
@@ -96,7 +107,7 @@ export class GrpcServer {
     const shutdown = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
     if ((await Promise.race([shutdown.then(() => "done" as const), timer])) === "timeout") {
-      this.opts.logger.warn({ event: "shutdown_forced", inflight: this.inflight.size }, "grace period over; closing remaining calls");
+      this.opts.logger.warn({ event: "shutdown_forced", inflight: this.inflight.count }, "grace period over; closing remaining calls");
       this.server.forceShutdown();
     }
   }
