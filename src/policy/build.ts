@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
 import { loadBundle } from "../bundle/load.js";
+import { readBundleArchiveAsync } from "../bundle/read.js";
 import { capabilitiesFile } from "../paths.js";
 import { runOpa } from "./opa-cli.js";
 import { scanPolicyDir } from "./scan-dir.js";
@@ -48,7 +49,8 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
       ),
       testsRun ? runOpa(["test", dir], run) : undefined,
     ]);
-    const built = loadBundle(await readFile(out), { decisionPath: options.entrypoint, skipVerification: true }).built;
+    // Read and gunzipped off the event loop; the tar itself is parsed here.
+    const built = loadBundle(await readBundleArchiveAsync(await readFile(out)), { decisionPath: options.entrypoint, skipVerification: true }).built;
     return { ...built, testsRun, testsPassed: tested ? passedCount(tested.stdout) : undefined };
   } finally {
     await rm(work, { recursive: true, force: true });
