@@ -4,7 +4,7 @@ import type { Logger } from "../observability/logger.js";
 import type { HostBuiltins } from "./engine.js";
 import { describeOrigin, type PolicyOrigin } from "./origin.js";
 import type { PolicyRegistry, Revision } from "./registry.js";
-import { preloadData } from "./preload-data.js";
+import { preloadData, WARM_INPUT } from "./preload-data.js";
 import { compilePolicy, MEMORY_PAGES, WasmPolicyEngine } from "./wasm/wasm-engine.js";
 
 export interface PolicyActivatorOptions {
@@ -15,6 +15,9 @@ export interface PolicyActivatorOptions {
   role?: "active" | "candidate";
 }
 
+/** Longest sampled input (JSON characters) a revision is warmed with. */
+const WARM_INPUT_MAX_CHARS = 64 * 1024;
+
 /**
  * The one way a revision goes live, whatever its source: build or read it, load its WASM, hand
  * it to the registry. Any failure along the way is recorded as a rejection (audit trail, metric,
@@ -22,6 +25,8 @@ export interface PolicyActivatorOptions {
  */
 export class PolicyActivator {
   private readonly o: PolicyActivatorOptions;
+  /** The newest input a revision loaded here evaluated: what the next revision is warmed with. */
+  private sample: unknown;
 
   constructor(options: PolicyActivatorOptions) {
     this.o = options;
@@ -32,17 +37,7 @@ export class PolicyActivator {
     let rev: Revision;
     try {
       const built = await build();
-      // Compiled and its data loaded off the event loop; on it run instantiation and the copy of
-      // the loaded memory, a slice per turn. Should the loader thread fail, the data is loaded
-      // here instead (and a data problem then fails here, as it always did).
-      const module = await compilePolicy(built);
-      const engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), module, { data: "later" });
-      const preloaded = await preloadData(module, built.data, MEMORY_PAGES).catch((err: unknown) => {
-        this.o.logger.warn({ event: "policy_data_preload_failed", error: TollgateError.from(err).message }, "policy data loaded on the main thread");
-        return undefined;
-      });
-      if (preloaded) await engine.adopt(preloaded);
-      else engine.loadData();
+      const engine = await this.load(built);
       rev = { revision: built.revision, origin, engine, keyId: built.keyId, testsRun: built.testsRun, testsPassed: built.testsPassed };
     } catch (err) {
       throw this.reject(origin, err, revision);
@@ -52,6 +47,50 @@ export class PolicyActivator {
       return rev;
     }
     return this.o.registry.activate(rev);
+  }
+
+  /**
+   * A revision's engine, compiled, instantiated with its data and warmed off the event loop
+   * (src/policy/preload-data.ts): on it run only the instantiation of the compiled module and the
+   * copy of the loaded memory, a slice per turn. Should the loader thread fail, the policy is
+   * compiled and its data loaded here instead (and a problem with either then fails here, as it
+   * always did).
+   */
+  private async load(built: BuiltPolicy): Promise<WasmPolicyEngine> {
+    const preloaded = await preloadData(built.wasm, built.data, MEMORY_PAGES, this.warmInput()).catch((err: unknown) => {
+      this.o.logger.warn({ event: "policy_data_preload_failed", error: TollgateError.from(err).message }, "policy data loaded on the main thread");
+      return undefined;
+    });
+    let engine: WasmPolicyEngine;
+    if (preloaded?.module) {
+      engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), preloaded.module, { data: "later" });
+      await engine.adopt(preloaded);
+    } else {
+      engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), await compilePolicy(built), { data: "later" });
+      engine.loadData();
+    }
+    // Remember the newest input it evaluates (one reference, no copy), to warm its successor with.
+    const evaluate = engine.evaluate.bind(engine);
+    engine.evaluate = (input: unknown) => {
+      this.sample = input;
+      return evaluate(input);
+    };
+    return engine;
+  }
+
+  /**
+   * The JSON text of the newest input evaluated, or of a typical one before any: real traffic's
+   * path through the policy is what the warm-up should compile. It stays in this process (the
+   * loader is a thread of it); a very large one (a big request body) is replaced by the typical one.
+   */
+  private warmInput(): string {
+    let text: string | undefined;
+    try {
+      text = this.sample === undefined ? undefined : JSON.stringify(this.sample);
+    } catch {
+      text = undefined;
+    }
+    return text !== undefined && text.length <= WARM_INPUT_MAX_CHARS ? text : JSON.stringify(WARM_INPUT);
   }
 
   /** Records a revision that could not be built or read; returns the error for the caller to throw or log. */

@@ -11,17 +11,33 @@ import type { CompiledPolicy, PreloadedData } from "./wasm/wasm-engine.js";
  * loads the data there, and hands back the finished memory; the engine on the main thread copies it
  * in (linear, memcpy speed). The worker is inline code so it runs the same from src/ (tests) and
  * dist/.
+ *
+ * Given the policy's bytes instead of a compiled module, the worker also compiles it and hands the
+ * module back (a WebAssembly.Module posted between threads shares its compiled code). Given an
+ * input, the worker then evaluates every entrypoint once with it: V8 compiles a WebAssembly
+ * function on its first call (lazy compilation), into code every thread holding the module shares,
+ * so the functions a Check runs are compiled here instead of during the first Checks the new
+ * revision answers (the shipped policy's first evaluation after a reload: 1.2-2.1 ms before,
+ * 0.6-1.0 ms after, side by side), and the main thread's instantiation finds them compiled too.
  */
 const LOADER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 parentPort.on("message", (m) => {
   try {
     const opa = require(m.opaPath);
-    const policy = opa.loadPolicySync(m.module, { initial: m.initialPages, maximum: m.maximumPages });
+    const module = m.module || new WebAssembly.Module(m.wasm);
+    const policy = opa.loadPolicySync(module, { initial: m.initialPages, maximum: m.maximumPages });
     policy.setData(new TextEncoder().encode(m.data).buffer);
     const memory = new Uint8Array(policy.mem.buffer).slice(0, policy.dataHeapPtr).buffer;
+    const pages = policy.mem.buffer.byteLength / 65536;
+    if (m.warmInput !== undefined) {
+      const input = JSON.parse(m.warmInput);
+      for (const entrypoint of Object.keys(policy.entrypoints)) {
+        try { policy.evaluate(input, entrypoint); } catch {}
+      }
+    }
     parentPort.postMessage(
-      { id: m.id, memory, pages: policy.mem.buffer.byteLength / 65536, baseHeapPtr: policy.baseHeapPtr, dataAddr: policy.dataAddr, dataHeapPtr: policy.dataHeapPtr },
+      { id: m.id, module: m.module ? undefined : module, memory, pages, baseHeapPtr: policy.baseHeapPtr, dataAddr: policy.dataAddr, dataHeapPtr: policy.dataHeapPtr },
       [memory],
     );
   } catch (err) {
@@ -32,9 +48,40 @@ parentPort.on("message", (m) => {
 
 const opaPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
 
-type Reply = ({ failed?: undefined } & PreloadedData & { id: number }) | { id: number; failed: string };
+type Reply = ({ failed?: undefined; module?: CompiledPolicy } & PreloadedData & { id: number }) | { id: number; failed: string };
 
 const loader = new InlineWorker<Reply>(LOADER_SOURCE, "data loader");
+
+/**
+ * A typical Check's input (an authenticated JSON POST, as src/authz/input.ts builds it): what the
+ * worker warms a revision with before any Check has been evaluated (the first load). Builtins only
+ * tollgate supplies are missing in the worker: an evaluation reaching one stops there, keeping what
+ * it compiled so far.
+ */
+export const WARM_INPUT = {
+  attributes: {
+    source: { address: { socketAddress: { address: "10.0.0.1", portValue: 50000 } } },
+    destination: { address: { socketAddress: { address: "10.0.0.2", portValue: 8080 } } },
+    request: {
+      time: "2026-01-01T00:00:00Z",
+      http: {
+        id: "1",
+        method: "POST",
+        path: "/v1/chat/completions",
+        host: "gateway.local",
+        scheme: "http",
+        protocol: "HTTP/1.1",
+        headers: { ":method": "POST", ":path": "/v1/chat/completions", ":authority": "gateway.local", "content-type": "application/json", authorization: "Bearer warm-up-key" },
+        body: '{"model":"warm-up","max_tokens":16,"messages":[{"role":"user","content":"hello"}]}',
+      },
+    },
+  },
+  version: { ext_authz: "v3", encoding: "protojson" },
+  parsed_path: ["v1", "chat", "completions"],
+  parsed_query: {},
+  parsed_body: { model: "warm-up", max_tokens: 16, messages: [{ role: "user", content: "hello" }] },
+  truncated_body: false,
+};
 
 /** How long serialising the data may hold the event loop before it yields a turn. */
 const SLICE_MS = 2;
@@ -94,11 +141,20 @@ export async function stringifyInSlices(data: unknown): Promise<string> {
 
 /**
  * The policy's linear memory with `data` loaded, built in a worker thread from the compiled
- * `module`. Rejects with policy_build_error when the data cannot be loaded (as setData would throw).
+ * `module`, or from the policy's WebAssembly bytes (then compiled there, and the module returned
+ * too). With `warmInput` (JSON text), every entrypoint is evaluated once with it first. Rejects with
+ * policy_build_error when the module cannot be compiled or the data cannot be loaded (as setData
+ * would throw).
  */
-export async function preloadData(module: CompiledPolicy, data: unknown, pages: { initial: number; maximum: number }): Promise<PreloadedData> {
+export async function preloadData(
+  source: CompiledPolicy | Uint8Array,
+  data: unknown,
+  pages: { initial: number; maximum: number },
+  warmInput?: string,
+): Promise<PreloadedData & { module?: CompiledPolicy }> {
   const text = await stringifyInSlices(data);
-  const reply = await loader.request({ opaPath, module, data: text, initialPages: pages.initial, maximumPages: pages.maximum });
+  const wasm = source instanceof Uint8Array ? source : undefined;
+  const reply = await loader.request({ opaPath, module: wasm ? undefined : source, wasm, data: text, initialPages: pages.initial, maximumPages: pages.maximum, warmInput });
   if (reply.failed !== undefined) throw new TollgateError("policy_build_error", `cannot load policy data: ${reply.failed}`);
-  return { memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr };
+  return { module: reply.module, memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr };
 }
