@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,21 +10,26 @@ import { Clients, Processes, sleep } from "../e2e/support.js";
 /**
  * The shipped LLM gateway policy (policies/, with its opa tests) served by a real tollgate process
  * under 100 Checks/s, edited 20 times per attempt: each edit must be active in under 1 s at the 95th
- * percentile. Before: edits went live in 831-2,037 ms under load, and Check p99 rose to 226 ms
- * during reloads, then 89 vs 17.6 ms once opa ran from a worker thread.
+ * percentile, and Check p99 while a reload runs must be at most twice its p99 in the quiet stretches
+ * between reloads of the same attempt (issue 12). Before: edits went live in 831-2,037 ms under
+ * load, and Check p99 rose to 226 ms during reloads, then 89 vs 17.6 ms once opa ran from a worker
+ * thread.
  *
- * Check p99 while a reload runs is compared with two baselines of the same process under the same
- * load, interleaved so that a machine busy with other work raises all alike: the quiet stretches
- * between reloads (reported: the promise of at most 2x is not held on 2 cores, see
- * docs/operations.md), and the stretches where opa alone builds and tests the same folder as
- * tollgate runs it, with no reload (asserted: at most 2x). On 2 cores opa's own CPU use raises the
- * Check p99 as much as a reload does; what tollgate adds on top of it must stay within 2x.
+ * Each edit changes the compiled policy (a string in a rule every decision runs), as a real edit
+ * does: a comment or an unused rule leaves the WebAssembly byte for byte the same, and V8 then
+ * reuses the code it compiled for the previous revision, so the reload would skip the compilation
+ * a real edit costs.
+ *
+ * Quiet stretches and reloads alternate, so a machine busy with other work raises both alike. The
+ * stretches where opa alone builds and tests the same folder as tollgate runs it, with no reload,
+ * are reported too (not asserted): they show how much of a reload's cost is opa's own CPU use on
+ * the shared cores rather than tollgate's.
  *
  * Activation is read from tollgate's own log line, not by polling /v1/status, whose masking
  * self-test would load the server only during reloads and skew the comparison. opa itself (build
- * and test of the folder, as tollgate runs them) is run after every other edit, outside the
- * windows compared: when the machine is so busy that edits take a second, tollgate's own share
- * (the edit's time less that opa run) must still be under 500 ms.
+ * and test of the folder, as tollgate runs them) is run after every edit, outside the windows
+ * compared: when the machine is so busy that edits take a second, tollgate's own share (the edit's
+ * time less that opa run) must still be under 500 ms.
  */
 
 /** Up to 20 edits per attempt; on a slow machine fewer, but never under 8, once EDITING_BUDGET_MS has passed. */
@@ -38,15 +43,8 @@ const EDIT_TO_ACTIVE_P95_MS = 1000;
  * bundle, compiling and loading the WASM, the swap), held when opa alone is slow on a busy machine.
  */
 const OPA_SHARE_MS = 500;
-/** Check p99 during a reload at most twice the p99 while opa alone runs. */
+/** Check p99 during a reload at most twice its p99 in the quiet stretches between reloads. */
 const RELOAD_P99_RATIO = 2;
-/**
- * When the baseline p99 is a few ms (an idle machine), one scheduler time slice given to another
- * thread (Linux's default latency target is 6 ms) is more than the p99 itself: the ratio is held
- * above this floor only.
- */
-const RELOAD_P99_FLOOR_MS = 6;
-
 const processes = new Processes();
 let dir: string;
 let client: Clients;
@@ -125,6 +123,8 @@ interface Attempt {
   duringReload: number[];
   /** Checks started while opa alone ran (no reload). */
   opaAlone: number[];
+  /** 1-minute load average at the start and end of the attempt. */
+  load: [number, number];
 }
 
 /** Edits the folder `edits` times under 100 Checks/s; Check latencies split into quiet stretches and reloads. */
@@ -146,6 +146,7 @@ async function editUnderLoad(edits: number, budgetMs: number): Promise<Attempt> 
   const editToActive: number[] = [];
   const ownShare: number[] = [];
   const bare: number[] = [];
+  const loadBefore = os.loadavg()[0]!;
   try {
     await sleep(500);
     const editingFrom = performance.now();
@@ -157,7 +158,7 @@ async function editUnderLoad(edits: number, budgetMs: number): Promise<Attempt> 
       quiet.push({ from: quietFrom, to: performance.now() });
       const seen = activations.length;
       const editedAt = performance.now();
-      appendFileSync(path.join(dir, "tollgate", "limits.rego"), `\n# edit ${editCount++}\n`);
+      editPolicy();
       while (activations.length === seen) {
         if (performance.now() - editedAt > 60_000) throw new Error(`edit ${i} not active after 60 s`);
         await sleep(5);
@@ -179,16 +180,25 @@ async function editUnderLoad(edits: number, budgetMs: number): Promise<Attempt> 
   }
   expect(checks.every((c) => Number.isFinite(c.ms))).toBe(true);
   const within = (ranges: { from: number; to: number }[]) => checks.filter((c) => ranges.some((r) => c.startedAt >= r.from && c.startedAt <= r.to)).map((c) => c.ms);
-  return { editToActive, ownShare, bare, withoutReload: within(quiet), duringReload: within(reloads), opaAlone: within(opaRuns) };
+  return { editToActive, ownShare, bare, withoutReload: within(quiet), duringReload: within(reloads), opaAlone: within(opaRuns), load: [+loadBefore.toFixed(1), +os.loadavg()[0]!.toFixed(1)] };
 }
 
 let editCount = 0;
 
+/** Changes a string constant in a rule every decision evaluates: a new WebAssembly module, the same decisions. */
+function editPolicy(): void {
+  const file = path.join(dir, "tollgate", "limits.rego");
+  const before = readFileSync(file, "utf8");
+  const after = before.replace(/^tenant := identity\.tenant.*$/m, `tenant := identity.tenant if "edit-${editCount++}" != ""`);
+  if (after === before) throw new Error(`no "tenant := identity.tenant" rule to edit in ${file}`);
+  writeFileSync(file, after);
+}
+
 describe("chaos: policy edits under load", () => {
-  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 while opa alone runs`, async () => {
+  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 without one`, async () => {
     const revisionBefore = await activeRevision();
     const attempts: Attempt[] = [];
-    const held = (a: Attempt) => p(a.duringReload, 0.99) <= Math.max(RELOAD_P99_RATIO * p(a.opaAlone, 0.99), p(a.opaAlone, 0.99) + RELOAD_P99_FLOOR_MS);
+    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.withoutReload, 0.99);
     while (attempts.length < ATTEMPTS && !attempts.some(held)) attempts.push(await editUnderLoad(EDITS, EDITING_BUDGET_MS));
     expect(await activeRevision()).not.toBe(revisionBefore);
 
@@ -201,6 +211,7 @@ describe("chaos: policy edits under load", () => {
       ownShareMs: { p50: Math.round(p(ownShare, 0.5)), p95: Math.round(p(ownShare, 0.95)) },
       attempts: attempts.map((a) => ({
         edits: a.editToActive.length,
+        loadAverage: a.load,
         checks: { withoutReload: a.withoutReload.length, duringReload: a.duringReload.length, opaAlone: a.opaAlone.length },
         p99Ms: { withoutReload: +p(a.withoutReload, 0.99).toFixed(1), duringReload: +p(a.duringReload, 0.99).toFixed(1), opaAlone: +p(a.opaAlone, 0.99).toFixed(1) },
         ratioToQuiet: +(p(a.duringReload, 0.99) / p(a.withoutReload, 0.99)).toFixed(2),
@@ -222,8 +233,8 @@ describe("chaos: policy edits under load", () => {
     if (p(editToActive, 0.95) >= EDIT_TO_ACTIVE_P95_MS) expect(p(ownShare, 0.95)).toBeLessThan(OPA_SHARE_MS);
     // The p99 of a few hundred samples is their few worst: one stall of the whole machine (other
     // work on the 2 cores) landing in either kind of stretch decides it. So up to three attempts,
-    // each compared within itself; it holds when one attempt shows it. A reload that blocked the
-    // Check thread beyond opa's own cost would fail every attempt.
+    // each compared within itself; it holds when one attempt shows it. A reload that holds the
+    // event loop (a 50 ms busy-wait in activation) fails every attempt.
     expect(attempts.some(held), JSON.stringify(figures.attempts)).toBe(true);
   }, 300_000);
 
