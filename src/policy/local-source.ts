@@ -4,6 +4,7 @@ import { TollgateError } from "../errors.js";
 import { ReloadLoop } from "../watch/reload-loop.js";
 import type { PolicyActivator } from "./activate.js";
 import { buildPolicies } from "./build.js";
+import { startOpaSpawner } from "./opa-cli.js";
 import type { PolicyOrigin } from "./origin.js";
 import type { Revision } from "./registry.js";
 import type { PolicySource } from "./source.js";
@@ -50,6 +51,8 @@ export class LocalPolicySource implements PolicySource {
    * edit lands there may be no revision at all). A config_error (e.g. no opa binary) is thrown.
    */
   async start(): Promise<void> {
+    // Forked now, while this process is small: every build after this one spawns opa from it.
+    startOpaSpawner();
     try {
       await this.load();
     } catch (err) {

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TollgateError } from "../errors.js";
-import { InlineWorker } from "./inline-worker.js";
+import { InlineChild } from "./inline-child.js";
 
 export const OPA_VERSION = "v1.22.3";
 
@@ -29,22 +29,27 @@ export interface RunResult {
 }
 
 /**
- * Spawning a process is synchronous in Node (a fork of this whole process): measured at 13-23 ms,
- * and up to 183 ms on a loaded machine, during which no Check is answered. So opa is spawned from a
- * worker thread, whose event loop is the one that waits. The worker is inline code so it runs the
- * same from src/ (tests) and dist/.
+ * Spawning forks the spawning process (see InlineChild): opa is spawned from a small process of its
+ * own, so a serving process never forks while it answers Checks. The source is inline so it runs
+ * the same from src/ (tests) and dist/.
  */
 const SPAWNER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
 const { execFile } = require("node:child_process");
 const os = require("node:os");
-parentPort.on("message", (m) => {
+const running = new Set();
+process.on("disconnect", () => {
+  for (const child of running) child.kill("SIGKILL");
+  process.exit(0);
+});
+process.on("message", (m) => {
   let raise;
   const env = m.niceness ? { ...process.env, GOMAXPROCS: "1" } : process.env;
   const child = execFile(m.bin, m.args, { cwd: m.cwd, env, timeout: m.timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
     clearTimeout(raise);
-    parentPort.postMessage({ id: m.id, failed: err ? err.message : undefined, stdout, stderr });
+    running.delete(child);
+    process.send({ id: m.id, failed: err ? err.message : undefined, stdout, stderr });
   });
+  running.add(child);
   if (m.niceness && child.pid !== undefined) {
     const own = os.getPriority();
     const set = (p) => { try { os.setPriority(child.pid, p); } catch {} };
@@ -61,7 +66,12 @@ interface SpawnReply {
   stderr: string;
 }
 
-const spawner = new InlineWorker<SpawnReply>(SPAWNER_SOURCE, "opa spawner");
+const spawner = new InlineChild<SpawnReply>(SPAWNER_SOURCE, "opa spawner");
+
+/** Starts the process opa is spawned from: a server calls this at boot, while it is small. */
+export function startOpaSpawner(): void {
+  spawner.start();
+}
 
 /**
  * How much lower than tollgate's own the CPU priority of a background opa run is. opa build and

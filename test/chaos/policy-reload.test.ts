@@ -13,13 +13,13 @@ import { Clients, Processes, sleep } from "../e2e/support.js";
  * percentile. Before: edits went live in 831-2,037 ms under load, and Check p99 rose to 226 ms
  * during reloads, then 89 vs 17.6 ms once opa ran from a worker thread.
  *
- * Issue 12 promises Check p99 during a reload at most twice its p99 without one. On a 2-core
- * machine that is not held (docs/operations.md, "Policy reloads": 4.0-5.9x at load average 1.5-3.3,
- * more when other work shares the cores), so it is reported, not asserted: the ratio to the quiet
- * stretches between reloads of the same attempt (ratioToQuiet). Asserted is what tollgate adds to
- * opa's own CPU use: Check p99 during a reload at most twice its p99 in the stretches where opa
- * alone builds and tests the same folder, with no reload. A 50 ms hold of the event loop per
- * reload fails it (ratio 2.0-3.6 to opa alone, 16-19 to quiet, in every attempt).
+ * Issue 12 promises Check p99 during a reload at most twice its p99 without one: asserted against
+ * the quiet stretches between reloads of the same attempt (ratioToQuiet). It was not held while the
+ * serving process spawned opa: Node spawns by fork(), which copies a few hundred MB of page tables
+ * and stalled Checks 40-120 ms at each run (ratio 5.8-6.9 on an idle machine, 4.0-5.9 at load
+ * average 1.5-3.3). opa is now spawned from a small process of its own (src/policy/inline-child.ts):
+ * 1.66-1.82 in four idle runs. The p99 while opa alone builds and tests the same folder, with no
+ * reload, is reported beside it (ratioToOpaAlone): what the 2 cores lose to opa itself.
  *
  * Each edit changes the compiled policy (a string in a rule every decision runs), as a real edit
  * does: a comment or an unused rule leaves the WebAssembly byte for byte the same, and V8 then
@@ -47,7 +47,7 @@ const EDIT_TO_ACTIVE_P95_MS = 1000;
  * bundle, compiling and loading the WASM, the swap), held when opa alone is slow on a busy machine.
  */
 const OPA_SHARE_MS = 500;
-/** Check p99 during a reload at most twice its p99 while opa alone runs (no reload). */
+/** Check p99 during a reload at most twice its p99 without one. */
 const RELOAD_P99_RATIO = 2;
 const processes = new Processes();
 let dir: string;
@@ -199,10 +199,10 @@ function editPolicy(): void {
 }
 
 describe("chaos: policy edits under load", () => {
-  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 while opa alone runs`, async () => {
+  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 without one`, async () => {
     const revisionBefore = await activeRevision();
     const attempts: Attempt[] = [];
-    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.opaAlone, 0.99);
+    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.withoutReload, 0.99);
     while (attempts.length < ATTEMPTS && !attempts.some(held)) attempts.push(await editUnderLoad(EDITS, EDITING_BUDGET_MS));
     expect(await activeRevision()).not.toBe(revisionBefore);
 
@@ -238,9 +238,7 @@ describe("chaos: policy edits under load", () => {
     // The p99 of a few hundred samples is their few worst: one stall of the whole machine (other
     // work on the 2 cores) landing in either kind of stretch decides it. So up to three attempts,
     // each compared within itself; it holds when one attempt shows it. A reload that holds the
-    // event loop (a 50 ms busy-wait in activation) fails every attempt.
-    // No floor under the opa-alone p99: the old 6 ms allowance (CFS's latency target) does not
-    // describe this kernel's scheduler (EEVDF), and none of the runs in docs/operations.md needed one.
+    // event loop (a 50 ms busy-wait in activation), or a fork of the serving process, fails every attempt.
     expect(attempts.some(held), JSON.stringify(figures.attempts)).toBe(true);
   }, 300_000);
 

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { InlineChild } from "../../src/policy/inline-child.js";
+import { runOpa } from "../../src/policy/opa-cli.js";
+
+// A process that doubles n, or exits when asked: the shape of the opa spawner.
+const SOURCE = `
+process.on("message", (m) => {
+  if (m.exit) process.exit(3);
+  process.send({ id: m.id, doubled: m.n * 2, pid: process.pid });
+});
+`;
+
+type Doubled = { id: number; doubled: number; pid: number };
+
+describe("InlineChild", () => {
+  it("answers each request with its own reply, in any number at once, from one process that is not this one", async () => {
+    const c = new InlineChild<Doubled>(SOURCE, "doubler");
+    const replies = await Promise.all([1, 2, 3].map((n) => c.request({ n })));
+    expect(replies.map((r) => ("doubled" in r ? r.doubled : r.failed))).toEqual([2, 4, 6]);
+    const pids = new Set(replies.map((r) => ("pid" in r ? r.pid : 0)));
+    expect(pids.size).toBe(1);
+    expect(pids.has(process.pid)).toBe(false);
+  });
+
+  it("a process that dies answers what waited with a failure naming it, and the next request starts a new one", async () => {
+    const c = new InlineChild<Doubled>(SOURCE, "doubler");
+    expect(await c.request({ exit: true })).toMatchObject({ failed: "doubler process exited" });
+    expect(await c.request({ n: 21 })).toMatchObject({ doubled: 42 });
+  });
+
+  it("does not keep this process alive while nothing waits (the test runner would hang if it did)", async () => {
+    const c = new InlineChild<Doubled>(SOURCE, "doubler");
+    c.start();
+    expect(await c.request({ n: 1 })).toMatchObject({ doubled: 2 });
+  });
+});
+
+describe("runOpa", () => {
+  // The reason for the spawner: a spawn forks its caller, and forking a serving process stalls it.
+  it("spawns from the spawner process, never from the serving process, and reuses it", async () => {
+    const a = await runOpa(["-c", "echo $PPID"], { opaBin: "/bin/sh" });
+    const b = await runOpa(["-c", "echo $PPID"], { opaBin: "/bin/sh" });
+    const ppidA = Number(a.stdout.trim());
+    expect(ppidA).toBeGreaterThan(1);
+    expect(ppidA).not.toBe(process.pid);
+    expect(Number(b.stdout.trim())).toBe(ppidA);
+  });
+});
