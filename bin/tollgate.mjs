@@ -2,10 +2,11 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const compiled = fileURLToPath(new URL("../dist/cli/index.js", import.meta.url));
-if (!existsSync(compiled)) {
+const dist = (file) => fileURLToPath(new URL(`../dist/cli/${file}`, import.meta.url));
+if (!existsSync(dist("index.js"))) {
   process.stderr.write("tollgate: not built yet; run `npm run build` first\n");
   process.exit(2);
 }
-const { main } = await import(compiled);
+if (process.argv[2] === "serve") (await import(dist("v8-pool.js"))).relaunchWithPoolSize();
+const { main } = await import(dist("index.js"));
 await main(process.argv);

@@ -17,8 +17,9 @@ import { Clients, Processes, sleep } from "../e2e/support.js";
  * the quiet stretches between reloads of the same attempt (ratioToQuiet). It was not held while the
  * serving process spawned opa: Node spawns by fork(), which copies a few hundred MB of page tables
  * and stalled Checks 40-120 ms at each run (ratio 5.8-6.9 on an idle machine, 4.0-5.9 at load
- * average 1.5-3.3). opa is now spawned from a small process of its own (src/policy/inline-child.ts):
- * 1.66-1.82 in four idle runs. The p99 while opa alone builds and tests the same folder, with no
+ * average 1.5-3.3). opa is now spawned from a small process of its own (src/policy/inline-child.ts),
+ * and `serve` runs with one V8 helper thread per spare core (src/cli/v8-pool.ts): 0.90-2.13 per
+ * attempt in four idle runs (Node 24), each passing by its second attempt at most. The p99 while opa alone builds and tests the same folder, with no
  * reload, is reported beside it (ratioToOpaAlone): what the 2 cores lose to opa itself.
  *
  * Each edit changes the compiled policy (a string in a rule every decision runs), as a real edit
