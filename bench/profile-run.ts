@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TollgateError } from "../src/errors.js";
@@ -30,7 +30,11 @@ export async function runProfile(o: BenchOptions, tools: Record<ToolName, string
     } finally {
       await fleet.stop(failed);
     }
-    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+    // The newest: `serve` re-executes itself (src/cli/v8-pool.ts), and Node writes a profile of the few ms before that too.
+    const file = readdirSync(profDir)
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .sort((a, b) => statSync(path.join(profDir, a)).mtimeMs - statSync(path.join(profDir, b)).mtimeMs)
+      .at(-1);
     if (!file) throw new TollgateError("internal_error", `node wrote no .cpuprofile into ${profDir}`);
     const kept = path.join(o.resultsDir, `${id}.cpuprofile`);
     renameSync(path.join(profDir, file), kept);
