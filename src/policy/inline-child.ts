@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { WorkerGone } from "./inline-worker.js";
+import { PendingReplies, type WorkerGone } from "./pending-replies.js";
 
 /**
  * A small Node process running inline CommonJS source that answers every message sent over its IPC
@@ -15,8 +15,7 @@ import type { WorkerGone } from "./inline-worker.js";
  */
 export class InlineChild<Reply extends { id: number }> {
   private child: ChildProcess | undefined;
-  private nextId = 0;
-  private readonly waiting = new Map<number, (reply: Reply | WorkerGone) => void>();
+  private readonly pending = new PendingReplies<Reply>((on) => this.child && setRef(this.child, on));
 
   constructor(
     private readonly source: string,
@@ -30,22 +29,11 @@ export class InlineChild<Reply extends { id: number }> {
 
   request(message: Record<string, unknown>): Promise<Reply | WorkerGone> {
     const child = this.process();
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      if (this.waiting.size === 0) setRef(child, true);
-      this.waiting.set(id, (reply) => {
-        if (this.waiting.size <= 1) setRef(child, false);
-        resolve(reply);
-      });
+    return this.pending.wait((id) =>
       child.send({ ...message, id }, (err) => {
-        if (err) this.answer({ id, failed: `${this.name}: ${err.message}` });
-      });
-    });
-  }
-
-  private answer(reply: Reply | WorkerGone): void {
-    this.waiting.get(reply.id)?.(reply);
-    this.waiting.delete(reply.id);
+        if (err) this.pending.answer({ id, failed: `${this.name}: ${err.message}` });
+      }),
+    );
   }
 
   private process(): ChildProcess {
@@ -54,19 +42,14 @@ export class InlineChild<Reply extends { id: number }> {
     const { NODE_OPTIONS: _, ...env } = process.env;
     const child = spawn(process.execPath, ["-e", this.source], { stdio: ["ignore", "ignore", "inherit", "ipc"], env, serialization: "advanced" });
     setRef(child, false);
-    child.on("message", (reply: Reply) => this.answer(reply));
-    child.on("error", (err) => this.failAll(`${this.name}: ${err.message}`));
+    child.on("message", (reply: Reply) => this.pending.answer(reply));
+    child.on("error", (err) => this.pending.failAll(`${this.name}: ${err.message}`));
     child.on("exit", () => {
       if (this.child === child) this.child = undefined;
-      this.failAll(`${this.name} process exited`);
+      this.pending.failAll(`${this.name} process exited`);
     });
     this.child = child;
     return child;
-  }
-
-  private failAll(message: string): void {
-    for (const [id, done] of this.waiting) done({ id, failed: message });
-    this.waiting.clear();
   }
 }
 
