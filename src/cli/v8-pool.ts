@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
  * V8's helper threads (parallel scavenges, concurrent marking, background compilation) number 4 by
  * default, whatever the machine. On 2 cores they outnumber it: after each policy activation they
  * took 15-20 ms of CPU in the next 65 ms beside the event loop, and Checks answered then had a p90
- * of 8-17 ms against 7-8 ms with one helper (test/chaos/policy-reload.test.ts; BENCHMARKS.md). So a
+ * of 8-17 ms against 7-8 ms with one helper (docs/operations.md, "Policy reloads"). So a
  * serving process keeps one core for its event loop: cores - 1 helpers, at least 1, at most Node's 4.
  */
 export function v8PoolSize(cores: number): number {
