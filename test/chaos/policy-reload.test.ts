@@ -242,6 +242,8 @@ describe("chaos: policy edits under load", () => {
     // work on the 2 cores) landing in either kind of stretch decides it. So up to three attempts,
     // each compared within itself; it holds when one attempt shows it. A reload that holds the
     // event loop (a 50 ms busy-wait in activation) fails every attempt.
+    // No floor under the opa-alone p99: the old 6 ms allowance (CFS's latency target) does not
+    // describe this kernel's scheduler (EEVDF), and none of the runs in docs/operations.md needed one.
     expect(attempts.some(held), JSON.stringify(figures.attempts)).toBe(true);
   }, 300_000);
 
