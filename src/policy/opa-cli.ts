@@ -35,25 +35,33 @@ export interface RunResult {
  */
 const SPAWNER_SOURCE = `
 const { execFile } = require("node:child_process");
+const { existsSync, readdirSync } = require("node:fs");
 const os = require("node:os");
 const running = new Set();
 process.on("disconnect", () => {
   for (const child of running) child.kill("SIGKILL");
   process.exit(0);
 });
+const nice = ["/usr/bin/nice", "/bin/nice"].find((f) => existsSync(f));
 process.on("message", (m) => {
   let raise;
   const env = m.niceness ? { ...process.env, GOMAXPROCS: "1" } : process.env;
-  const child = execFile(m.bin, m.args, { cwd: m.cwd, env, timeout: m.timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
+  const own = os.getPriority();
+  const lowered = Math.min(19, own + m.niceness);
+  // Through nice(1) every thread opa starts inherits the lowered priority; set after the spawn, it
+  // reaches opa's first thread only (Linux priorities are per thread).
+  const [file, args] = m.niceness && nice ? [nice, ["-n", String(lowered - own), m.bin, ...m.args]] : [m.bin, m.args];
+  const child = execFile(file, args, { cwd: m.cwd, env, timeout: m.timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
     clearTimeout(raise);
     running.delete(child);
     process.send({ id: m.id, failed: err ? err.message : undefined, stdout, stderr });
   });
   running.add(child);
   if (m.niceness && child.pid !== undefined) {
-    const own = os.getPriority();
-    const set = (p) => { try { os.setPriority(child.pid, p); } catch {} };
-    set(Math.min(19, own + m.niceness));
+    const pid = child.pid;
+    const threads = () => { try { return readdirSync("/proc/" + pid + "/task").map(Number); } catch { return [pid]; } };
+    const set = (p) => { for (const tid of threads()) { try { os.setPriority(tid, p); } catch {} } };
+    if (!nice) set(lowered);
     raise = setTimeout(() => set(own), m.graceMs);
   }
 });
@@ -77,8 +85,9 @@ export function startOpaSpawner(): void {
  * How much lower than tollgate's own the CPU priority of a background opa run is. opa build and
  * opa test keep both cores of a small machine busy (the Check p99 while they ran was as high as
  * during a reload, with no reload at all): at equal priority the Check thread waits for them.
- * Five steps (a third of the weight under Linux's scheduler) let it run first, and a background
- * run uses one core at most (GOMAXPROCS=1; build and test run side by side, one core each).
+ * Five steps (a third of the weight under Linux's scheduler) let it run first, on every thread opa
+ * starts, and a background run uses one core at most (GOMAXPROCS=1; build and test run side by
+ * side, one core each).
  */
 export const BACKGROUND_NICENESS = 5;
 /**

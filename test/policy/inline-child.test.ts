@@ -1,6 +1,7 @@
+import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { InlineChild } from "../../src/policy/inline-child.js";
-import { runOpa } from "../../src/policy/opa-cli.js";
+import { BACKGROUND_GRACE_MS, BACKGROUND_NICENESS, runOpa } from "../../src/policy/opa-cli.js";
 
 // A process that doubles n, or exits when asked: the shape of the opa spawner.
 const SOURCE = `
@@ -44,5 +45,24 @@ describe("runOpa", () => {
     expect(ppidA).toBeGreaterThan(1);
     expect(ppidA).not.toBe(process.pid);
     expect(Number(b.stdout.trim())).toBe(ppidA);
+  });
+
+  // Linux priorities are per thread: lowered after the spawn, Go's other threads kept the server's.
+  it.runIf(process.platform === "linux")("runs a background command with every thread's priority lowered, and raises them all after the grace period", async () => {
+    // A multi-threaded program (Node: V8's and libuv's threads) reporting each thread's niceness
+    // (field 19 of /proc/<pid>/task/<tid>/stat) now and once the grace period has passed.
+    const script = `
+      const fs = require("node:fs");
+      const nice = () => fs.readdirSync("/proc/self/task").map((t) => Number(fs.readFileSync("/proc/self/task/" + t + "/stat", "utf8").split(") ")[1].split(" ")[16]));
+      const early = nice();
+      setTimeout(() => console.log(JSON.stringify({ early, late: nice() })), ${BACKGROUND_GRACE_MS} + 400);
+    `;
+    const out = await runOpa(["-e", script], { opaBin: process.execPath, background: true });
+    const { early, late } = JSON.parse(out.stdout) as { early: number[]; late: number[] };
+    const own = os.getPriority();
+    expect(early.length).toBeGreaterThan(1);
+    expect(early.every((n) => n === Math.min(19, own + BACKGROUND_NICENESS))).toBe(true);
+    // Raising a priority back needs CAP_SYS_NICE (root here); without it the run stays lowered.
+    if (process.getuid?.() === 0) expect(late.every((n) => n === own)).toBe(true);
   });
 });
