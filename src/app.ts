@@ -13,10 +13,12 @@ import { createLimitStore } from "./limits/create-store.js";
 import { instrumentStore } from "./limits/instrumented-store.js";
 import { loadReservationKey } from "./limits/reservation-key.js";
 import type { LimitStore } from "./limits/types.js";
+import { guardHits } from "./llm/guard.js";
+import { modelRoles } from "./llm/model-globs.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { createBundleSource } from "./policy/bundle-source.js";
-import type { HostBuiltins } from "./policy/engine.js";
+import type { HostBuiltins, PolicyEngine } from "./policy/engine.js";
 import { PolicyActivator } from "./policy/activate.js";
 import { LocalPolicySource } from "./policy/local-source.js";
 import type { PolicySource } from "./policy/source.js";
@@ -119,7 +121,11 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
   deps.workerLink?.onCommand((command) => carryOutPolicyCommand(policy, command));
   metrics.wasmMemorySource = () => policy.current()?.memoryBytes?.();
   const hostBuiltins = deps.hostBuiltins ?? (() => createHostBuiltins());
-  const activator = new PolicyActivator({ registry: policy, hostBuiltins, logger });
+  const prepare = (engine: PolicyEngine): void => {
+    guardHits(engine, ["warm-up"]);
+    modelRoles(engine, "warm-up");
+  };
+  const activator = new PolicyActivator({ registry: policy, hostBuiltins, logger, prepare });
   const policySource: PolicySource =
     settings.bundleUrl || settings.bundleFile
       ? createBundleSource({ settings, activator, logger })
@@ -129,7 +135,7 @@ async function start(settings: Settings, deps: AppDeps, logger: Logger, stack: C
         dir: settings.candidatePolicies,
         entrypoint: settings.decisionPath,
         runTests: settings.runPolicyTests,
-        activator: new PolicyActivator({ registry: policy, hostBuiltins, logger, role: "candidate" }),
+        activator: new PolicyActivator({ registry: policy, hostBuiltins, logger, role: "candidate", prepare }),
         logger,
         watch: settings.watch,
       })
