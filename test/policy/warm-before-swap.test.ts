@@ -2,12 +2,13 @@ import { describe, expect, it } from "vitest";
 import { PolicyActivator } from "../../src/policy/activate.js";
 import { buildPolicies } from "../../src/policy/build.js";
 import type { PolicyEngine } from "../../src/policy/engine.js";
+import type { PolicyOrigin } from "../../src/policy/origin.js";
 import { PolicyRegistry } from "../../src/policy/registry.js";
 import { createHostBuiltins } from "../../src/policy/wasm/builtins/index.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { writePolicyDir } from "../support/app.js";
 
-const origin = { kind: "dir", path: "/test" } as const;
+const origin: PolicyOrigin = { kind: "folder", path: "/test" };
 
 /** A revision of a one-rule policy; `tag` makes each build a different revision. */
 async function built(tag: string, rule = `allow if input.user == "${tag}"`) {
