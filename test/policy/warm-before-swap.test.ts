@@ -31,7 +31,7 @@ function setUp(prepare?: (engine: PolicyEngine) => void) {
     return host;
   };
   const activator = new PolicyActivator({ registry, hostBuiltins, logger: createLogger({ level: "silent" }), prepare });
-  return { registry, activator, atSwap, evaluations: () => evaluations };
+  return { registry, activator, atSwap };
 }
 
 describe("a revision is warmed on the serving thread before it goes live", () => {
