@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { BuiltPolicy } from "../bundle/built-policy.js";
 import { TollgateError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
@@ -19,8 +20,6 @@ export interface PolicyActivatorOptions {
    */
   prepare?: (engine: PolicyEngine) => void;
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Longest sampled input (JSON characters) a revision is warmed with. */
 const WARM_INPUT_MAX_CHARS = 64 * 1024;

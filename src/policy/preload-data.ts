@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { TollgateError } from "../errors.js";
 import { InlineWorker } from "./inline-worker.js";
 import type { CompiledPolicy, PreloadedData } from "./wasm/wasm-engine.js";
@@ -85,8 +86,6 @@ export const WARM_INPUT = {
 
 /** How long serialising the data may hold the event loop before it yields a turn. */
 const SLICE_MS = 2;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Values a subtree may hold to be serialised in one call. */
 const SMALL_SUBTREE = 256;

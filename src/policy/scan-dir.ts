@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, stat as statPath } from "node:fs/promises";
 import path from "node:path";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { TollgateError } from "../errors.js";
 
 const POLICY_FILE = /\.(rego|json|ya?ml)$/;
@@ -28,8 +29,6 @@ async function walk(dir: string, out: string[]): Promise<void> {
 
 /** Bytes hashed per turn of the event loop (about 2 ms of SHA-256). */
 const HASH_SLICE = 1024 * 1024;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Lists and hashes a policies folder. A server rescans on every edit while it answers Checks: the

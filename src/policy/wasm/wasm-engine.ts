@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { LoadedPolicy } from "@open-policy-agent/opa-wasm";
 import { TollgateError } from "../../errors.js";
 import type { BuiltPolicy } from "../../bundle/built-policy.js";
@@ -223,7 +224,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     if (missing > 0) policy.mem.grow(missing);
     const from = new Uint8Array(preloaded.memory);
     for (let at = 0; at < from.length; at += ADOPT_SLICE) {
-      if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (at > 0) await nextTurn();
       new Uint8Array(policy.mem.buffer).set(from.subarray(at, at + ADOPT_SLICE), at);
     }
     policy.dataAddr = preloaded.dataAddr;
