@@ -35,22 +35,36 @@ export interface RunResult {
  */
 const SPAWNER_SOURCE = `
 const { execFile } = require("node:child_process");
-const { existsSync, readdirSync } = require("node:fs");
+const { existsSync, readdirSync, readFileSync } = require("node:fs");
 const os = require("node:os");
 const running = new Set();
 process.on("disconnect", () => {
   for (const child of running) child.kill("SIGKILL");
   process.exit(0);
 });
-const nice = ["/usr/bin/nice", "/bin/nice"].find((f) => existsSync(f));
+const find = (name) => ["/usr/bin/" + name, "/bin/" + name].find((f) => existsSync(f));
+const nice = find("nice");
+// SCHED_IDLE only where it can be undone: a thread leaves it only with CAP_SYS_NICE (bit 23).
+const capSysNice = (() => {
+  try {
+    const m = /CapEff:\\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"));
+    return m !== null && ((BigInt("0x" + m[1]) >> 23n) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+})();
+const chrt = capSysNice ? find("chrt") : undefined;
 process.on("message", (m) => {
   let raise;
   const env = m.niceness ? { ...process.env, GOMAXPROCS: "1" } : process.env;
   const own = os.getPriority();
   const lowered = Math.min(19, own + m.niceness);
-  // Through nice(1) every thread opa starts inherits the lowered priority; set after the spawn, it
-  // reaches opa's first thread only (Linux priorities are per thread).
-  const [file, args] = m.niceness && nice ? [nice, ["-n", String(lowered - own), m.bin, ...m.args]] : [m.bin, m.args];
+  // Started through chrt or nice(1), every thread opa starts inherits the lowered priority; set
+  // after the spawn, it would reach opa's first thread only (Linux priorities are per thread).
+  const [file, args] = !m.niceness ? [m.bin, m.args]
+    : chrt ? [chrt, ["--idle", "0", m.bin, ...m.args]]
+    : nice ? [nice, ["-n", String(lowered - own), m.bin, ...m.args]]
+    : [m.bin, m.args];
   const child = execFile(file, args, { cwd: m.cwd, env, timeout: m.timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
     clearTimeout(raise);
     running.delete(child);
@@ -61,8 +75,11 @@ process.on("message", (m) => {
     const pid = child.pid;
     const threads = () => { try { return readdirSync("/proc/" + pid + "/task").map(Number); } catch { return [pid]; } };
     const set = (p) => { for (const tid of threads()) { try { os.setPriority(tid, p); } catch {} } };
-    if (!nice) set(lowered);
-    raise = setTimeout(() => set(own), m.graceMs);
+    if (!chrt && !nice) set(lowered);
+    raise = setTimeout(() => {
+      if (chrt) execFile(chrt, ["--all-tasks", "--other", "-p", "0", String(pid)], () => {});
+      else set(own);
+    }, m.graceMs);
   }
 });
 `;
@@ -82,19 +99,26 @@ export function startOpaSpawner(): void {
 }
 
 /**
- * How much lower than tollgate's own the CPU priority of a background opa run is. opa build and
- * opa test keep both cores of a small machine busy (the Check p99 while they ran was as high as
- * during a reload, with no reload at all): at equal priority the Check thread waits for them.
- * Five steps (a third of the weight under Linux's scheduler) let it run first, on every thread opa
- * starts, and a background run uses one core at most (GOMAXPROCS=1; build and test run side by
- * side, one core each).
+ * How much lower than tollgate's own the CPU priority of a background opa run is, where it cannot
+ * run as SCHED_IDLE. opa build and opa test keep both cores of a small machine busy (the Check p99
+ * while they ran was as high as during a reload, with no reload at all): at equal priority the
+ * Check thread waits for them.
+ *
+ * With CAP_SYS_NICE (root outside a container, or the capability granted) a background run is
+ * SCHED_IDLE instead: it gets a core only when nothing else wants it, and a waking Check thread
+ * takes the core from it at once. That lowered opa's effect on Check p99 by about a quarter
+ * against five steps of niceness (docs/operations.md, "Policy reloads"). Without the capability a
+ * thread could never leave SCHED_IDLE, and on a saturated machine the run would starve; so there it
+ * runs five steps lower (a third of the weight under Linux's scheduler). Either applies to every
+ * thread opa starts, and a background run uses one core at most (GOMAXPROCS=1; build and test run
+ * side by side, one core each).
  */
 export const BACKGROUND_NICENESS = 5;
 /**
- * A background run still going after this long gets tollgate's own priority back: on a machine
- * saturated by other work a lowered priority starves it (at 19, builds took over 10 s), and an
- * edit must go live in about a second. Raising a priority needs root or CAP_SYS_NICE (Linux);
- * without, the run stays five steps lower to the end.
+ * A background run still going after this long gets tollgate's own priority back (SCHED_OTHER, or
+ * its niceness): on a machine saturated by other work a lowered priority starves it (at 19, builds
+ * took over 10 s), and an edit must go live in about a second. Raising a priority needs root or
+ * CAP_SYS_NICE (Linux); without, the run stays five steps lower to the end.
  */
 export const BACKGROUND_GRACE_MS = 700;
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { InlineChild } from "../../src/policy/inline-child.js";
@@ -50,19 +51,41 @@ describe("runOpa", () => {
   // Linux priorities are per thread: lowered after the spawn, Go's other threads kept the server's.
   it.runIf(process.platform === "linux")("runs a background command with every thread's priority lowered, and raises them all after the grace period", async () => {
     // A multi-threaded program (Node: V8's and libuv's threads) reporting each thread's niceness
-    // (field 19 of /proc/<pid>/task/<tid>/stat) now and once the grace period has passed.
+    // and scheduling policy (fields 19 and 41 of /proc/<pid>/task/<tid>/stat) now and once the
+    // grace period has passed.
     const script = `
       const fs = require("node:fs");
-      const nice = () => fs.readdirSync("/proc/self/task").map((t) => Number(fs.readFileSync("/proc/self/task/" + t + "/stat", "utf8").split(") ")[1].split(" ")[16]));
-      const early = nice();
-      setTimeout(() => console.log(JSON.stringify({ early, late: nice() })), ${BACKGROUND_GRACE_MS} + 400);
+      const threads = () => fs.readdirSync("/proc/self/task").map((t) => {
+        const f = fs.readFileSync("/proc/self/task/" + t + "/stat", "utf8").split(") ")[1].split(" ");
+        return { nice: Number(f[16]), policy: Number(f[38]) };
+      });
+      const early = threads();
+      setTimeout(() => console.log(JSON.stringify({ early, late: threads() })), ${BACKGROUND_GRACE_MS} + 400);
     `;
     const out = await runOpa(["-e", script], { opaBin: process.execPath, background: true });
-    const { early, late } = JSON.parse(out.stdout) as { early: number[]; late: number[] };
+    const { early, late } = JSON.parse(out.stdout) as Record<"early" | "late", { nice: number; policy: number }[]>;
     const own = os.getPriority();
     expect(early.length).toBeGreaterThan(1);
-    expect(early.every((n) => n === Math.min(19, own + BACKGROUND_NICENESS))).toBe(true);
-    // Raising a priority back needs CAP_SYS_NICE (root here); without it the run stays lowered.
-    if (process.getuid?.() === 0) expect(late.every((n) => n === own)).toBe(true);
+    if (hasCapSysNice()) {
+      // SCHED_IDLE (5) from the start, every thread; back to SCHED_OTHER (0) after the grace period.
+      expect(early.map((t) => t.policy)).toEqual(early.map(() => SCHED_IDLE));
+      expect(late.map((t) => [t.policy, t.nice])).toEqual(late.map(() => [SCHED_OTHER, own]));
+    } else {
+      // A thread cannot leave SCHED_IDLE without CAP_SYS_NICE, nor be raised: five steps lower throughout.
+      expect(early.map((t) => [t.policy, t.nice])).toEqual(early.map(() => [SCHED_OTHER, Math.min(19, own + BACKGROUND_NICENESS)]));
+    }
+  });
+
+  it("runs a command not marked background at this process's own priority", async () => {
+    const out = await runOpa(["-c", "cut -d' ' -f19,41 /proc/self/stat"], { opaBin: "/bin/sh" });
+    expect(out.stdout.trim()).toBe(`${os.getPriority()} ${SCHED_OTHER}`);
   });
 });
+
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
+
+function hasCapSysNice(): boolean {
+  const m = /CapEff:\s*([0-9a-f]+)/.exec(readFileSync("/proc/self/status", "utf8"));
+  return m !== null && ((BigInt(`0x${m[1]}`) >> 23n) & 1n) === 1n;
+}
