@@ -240,22 +240,32 @@ interface GuardData {
 }
 
 const guardByData = new WeakMap<object, GuardPattern[] | null>();
+/**
+ * The patterns the latest revision compiled, by source: an edit that leaves the guard alone
+ * compiles none again (1.7-5 ms of the event loop per reload for the shipped eight, in the turn
+ * before the swap). Only the latest revision's are kept, so the map stays as small as the guard.
+ */
+let compiledBefore = new Map<string, RE2JS>();
 
 function compileGuard(data: unknown): GuardPattern[] | null {
   const guard = (data as GuardData | undefined)?.gateway?.guard;
   if (!guard) return null;
   const out: GuardPattern[] = [];
+  const compiled = new Map<string, RE2JS>();
   for (const list of [guard.patterns ?? [], guard.extra_patterns ?? []]) {
     if (!Array.isArray(list)) return null;
     for (const p of list as { name?: unknown; pattern?: unknown }[]) {
       if (typeof p?.name !== "string" || typeof p.pattern !== "string") return null;
       try {
-        out.push({ name: p.name, pattern: RE2JS.compile(p.pattern) });
+        const pattern = compiled.get(p.pattern) ?? compiledBefore.get(p.pattern) ?? RE2JS.compile(p.pattern);
+        compiled.set(p.pattern, pattern);
+        out.push({ name: p.name, pattern });
       } catch {
         return null;
       }
     }
   }
+  compiledBefore = compiled;
   return out;
 }
 
