@@ -6,6 +6,7 @@ import type { HostBuiltins, PolicyEngine } from "./engine.js";
 import { describeOrigin, type PolicyOrigin } from "./origin.js";
 import type { PolicyRegistry, Revision } from "./registry.js";
 import { preloadData, WARM_INPUT } from "./preload-data.js";
+import { forLoader, recordingBuiltins, type BuiltinCall, type RecordedCall } from "./recorded-builtins.js";
 import { compilePolicy, MEMORY_PAGES, WasmPolicyEngine } from "./wasm/wasm-engine.js";
 
 export interface PolicyActivatorOptions {
@@ -33,6 +34,8 @@ export class PolicyActivator {
   private readonly o: PolicyActivatorOptions;
   /** The newest input a revision loaded here evaluated: what the next revision is warmed with. */
   private sample: unknown;
+  /** The host built-ins' answers in that evaluation, for the loader thread to give again. */
+  private sampleCalls: readonly RecordedCall[] = [];
 
   constructor(options: PolicyActivatorOptions) {
     this.o = options;
@@ -63,24 +66,31 @@ export class PolicyActivator {
    * always did).
    */
   private async load(built: BuiltPolicy): Promise<WasmPolicyEngine> {
-    const preloaded = await preloadData(built.wasm, built.data, MEMORY_PAGES, this.warmInput()).catch((err: unknown) => {
+    const warm = this.warmInput();
+    const preloaded = await preloadData(built.wasm, built.data, MEMORY_PAGES, warm.input, warm.calls).catch((err: unknown) => {
       this.o.logger.warn({ event: "policy_data_preload_failed", error: TollgateError.from(err).message }, "policy data loaded on the main thread");
       return undefined;
     });
+    const host = recordingBuiltins(this.o.hostBuiltins());
     let engine: WasmPolicyEngine;
     if (preloaded?.module) {
-      engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), preloaded.module, { data: "later" });
+      engine = new WasmPolicyEngine(built, host, preloaded.module, { data: "later" });
       await engine.adopt(preloaded);
     } else {
-      engine = new WasmPolicyEngine(built, this.o.hostBuiltins(), await compilePolicy(built), { data: "later" });
+      engine = new WasmPolicyEngine(built, host, await compilePolicy(built), { data: "later" });
       engine.loadData();
     }
     await this.warm(engine);
-    // Remember the newest input it evaluates (one reference, no copy), to warm its successor with.
+    // Remember the newest input it evaluates (one reference, no copy) and the built-ins' answers,
+    // to warm its successor with.
     const evaluate = engine.evaluate.bind(engine);
     engine.evaluate = (input: unknown) => {
       this.sample = input;
-      return evaluate(input);
+      try {
+        return evaluate(input);
+      } finally {
+        this.sampleCalls = host.calls();
+      }
     };
     return engine;
   }
@@ -107,18 +117,20 @@ export class PolicyActivator {
   }
 
   /**
-   * The JSON text of the newest input evaluated, or of a typical one before any: real traffic's
-   * path through the policy is what the warm-up should compile. It stays in this process (the
-   * loader is a thread of it); a very large one (a big request body) is replaced by the typical one.
+   * The JSON text of the newest input evaluated, with the host built-ins' answers to it, or a
+   * typical input before any: real traffic's path through the policy is what the warm-up should
+   * compile. It stays in this process (the loader is a thread of it); a very large one (a big
+   * request body) is replaced by the typical one.
    */
-  private warmInput(): string {
+  private warmInput(): { input: string; calls?: BuiltinCall[] } {
     let text: string | undefined;
     try {
       text = this.sample === undefined ? undefined : JSON.stringify(this.sample);
     } catch {
       text = undefined;
     }
-    return text !== undefined && text.length <= WARM_INPUT_MAX_CHARS ? text : JSON.stringify(WARM_INPUT);
+    if (text === undefined || text.length > WARM_INPUT_MAX_CHARS) return { input: JSON.stringify(WARM_INPUT) };
+    return { input: text, calls: forLoader(this.sampleCalls, WARM_INPUT_MAX_CHARS) };
   }
 
   /** Records a revision that could not be built or read; returns the error for the caller to throw or log. */

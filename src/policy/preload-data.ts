@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { TollgateError } from "../errors.js";
 import { InlineWorker } from "./inline-worker.js";
+import type { BuiltinCall } from "./recorded-builtins.js";
 import type { CompiledPolicy, PreloadedData } from "./wasm/wasm-engine.js";
 
 /**
@@ -20,6 +21,9 @@ import type { CompiledPolicy, PreloadedData } from "./wasm/wasm-engine.js";
  * so the functions a Check runs are compiled here instead of during the first Checks the new
  * revision answers (the shipped policy's first evaluation after a reload: 1.2-2.1 ms before,
  * 0.6-1.0 ms after, side by side), and the main thread's instantiation finds them compiled too.
+ * tollgate's host built-ins are not here: with the calls the input's evaluation made on the main
+ * thread (src/policy/recorded-builtins.ts) the same calls are answered alike, and the evaluation
+ * follows the input's whole path; without, it stops at the first built-in.
  */
 const LOADER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
@@ -27,18 +31,29 @@ parentPort.on("message", (m) => {
   try {
     const opa = require(m.opaPath);
     const module = m.module || new WebAssembly.Module(m.wasm);
-    const policy = opa.loadPolicySync(module, { initial: m.initialPages, maximum: m.maximumPages });
+    // tollgate's built-ins answer here only what they answered for the warm-up input (recorded).
+    const answers = new Map((m.warmCalls || []).map(([name, args, result]) => [name + "\\0" + args, result]));
+    const builtins = {};
+    for (const [name] of m.warmCalls || []) {
+      builtins[name] = (...args) => {
+        const key = name + "\\0" + JSON.stringify(args);
+        if (!answers.has(key)) throw new Error(name + ": not a recorded call");
+        return answers.get(key);
+      };
+    }
+    const policy = opa.loadPolicySync(module, { initial: m.initialPages, maximum: m.maximumPages }, builtins);
     policy.setData(new TextEncoder().encode(m.data).buffer);
     const memory = new Uint8Array(policy.mem.buffer).slice(0, policy.dataHeapPtr).buffer;
     const pages = policy.mem.buffer.byteLength / 65536;
+    let warmed = 0;
     if (m.warmInput !== undefined) {
       const input = JSON.parse(m.warmInput);
       for (const entrypoint of Object.keys(policy.entrypoints)) {
-        try { policy.evaluate(input, entrypoint); } catch {}
+        try { policy.evaluate(input, entrypoint); warmed++; } catch {}
       }
     }
     parentPort.postMessage(
-      { id: m.id, module: m.module ? undefined : module, memory, pages, baseHeapPtr: policy.baseHeapPtr, dataAddr: policy.dataAddr, dataHeapPtr: policy.dataHeapPtr },
+      { id: m.id, module: m.module ? undefined : module, memory, pages, baseHeapPtr: policy.baseHeapPtr, dataAddr: policy.dataAddr, dataHeapPtr: policy.dataHeapPtr, warmed },
       [memory],
     );
   } catch (err) {
@@ -49,7 +64,7 @@ parentPort.on("message", (m) => {
 
 const opaPath = createRequire(import.meta.url).resolve("@open-policy-agent/opa-wasm");
 
-type Reply = ({ failed?: undefined; module?: CompiledPolicy } & PreloadedData & { id: number }) | { id: number; failed: string };
+type Reply = ({ failed?: undefined; module?: CompiledPolicy; warmed: number } & PreloadedData & { id: number }) | { id: number; failed: string };
 
 const loader = new InlineWorker<Reply>(LOADER_SOURCE, "data loader");
 
@@ -141,7 +156,9 @@ export async function stringifyInSlices(data: unknown): Promise<string> {
 /**
  * The policy's linear memory with `data` loaded, built in a worker thread from the compiled
  * `module`, or from the policy's WebAssembly bytes (then compiled there, and the module returned
- * too). With `warmInput` (JSON text), every entrypoint is evaluated once with it first. Rejects with
+ * too). With `warmInput` (JSON text), every entrypoint is evaluated once with it first, the host
+ * built-ins answering `warmCalls` (recorded for that input) and nothing else; `warmed` counts the
+ * evaluations that ran to the end. Rejects with
  * policy_build_error when the module cannot be compiled or the data cannot be loaded (as setData
  * would throw).
  */
@@ -150,10 +167,11 @@ export async function preloadData(
   data: unknown,
   pages: { initial: number; maximum: number },
   warmInput?: string,
-): Promise<PreloadedData & { module?: CompiledPolicy }> {
+  warmCalls?: BuiltinCall[],
+): Promise<PreloadedData & { module?: CompiledPolicy; warmed: number }> {
   const text = await stringifyInSlices(data);
   const wasm = source instanceof Uint8Array ? source : undefined;
-  const reply = await loader.request({ opaPath, module: wasm ? undefined : source, wasm, data: text, initialPages: pages.initial, maximumPages: pages.maximum, warmInput });
+  const reply = await loader.request({ opaPath, module: wasm ? undefined : source, wasm, data: text, initialPages: pages.initial, maximumPages: pages.maximum, warmInput, warmCalls });
   if (reply.failed !== undefined) throw new TollgateError("policy_build_error", `cannot load policy data: ${reply.failed}`);
-  return { module: reply.module, memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr };
+  return { module: reply.module, memory: reply.memory, pages: reply.pages, baseHeapPtr: reply.baseHeapPtr, dataAddr: reply.dataAddr, dataHeapPtr: reply.dataHeapPtr, warmed: reply.warmed };
 }
