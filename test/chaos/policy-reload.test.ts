@@ -13,16 +13,17 @@ import { Clients, Processes, sleep } from "../e2e/support.js";
  * percentile. Before: edits went live in 831-2,037 ms under load, and Check p99 rose to 226 ms
  * during reloads, then 89 vs 17.6 ms once opa ran from a worker thread.
  *
- * Issue 12 promises Check p99 during a reload at most twice its p99 without one (ratioToQuiet,
- * printed). It was far off while the serving process spawned opa: Node spawns by fork(), which
- * copies a few hundred MB of page tables and stalled Checks 40-120 ms at each run (5.8-6.9 on an
- * idle machine). opa is now spawned from a small process of its own (src/policy/inline-child.ts),
- * and `serve` runs with one V8 helper thread per spare core (src/cli/v8-pool.ts): 0.90-2.13 per
- * attempt in four idle runs, but 3.0-5.4 in a clean-clone CI run, whose quiet stretches were
- * quieter (p99 6-8 ms against reloads' 18-43 ms). So it is reported, not asserted. Asserted is what
- * tollgate adds to opa's own CPU use: Check p99 during a reload at most twice its p99 while opa
- * alone builds and tests the same folder, with no reload (ratioToOpaAlone). A 50 ms hold of the
- * event loop per reload fails it (2.0-3.6 to opa alone in every attempt).
+ * Issue 12 promises Check p99 during a reload at most twice its p99 without one (ratioToQuiet).
+ * It was far off while the serving process spawned opa: Node spawns by fork(), which copies a few
+ * hundred MB of page tables and stalled Checks 40-120 ms at each run (5.8-6.9 on an idle machine).
+ * Then, with opa spawned from a small process of its own (src/policy/inline-child.ts) and one V8
+ * helper thread per spare core (src/cli/v8-pool.ts), 1.2-2.5 on an idle machine and up to 4.5 in
+ * clean-clone CI runs: opa's two processes took the cores from the Check thread, and the turns
+ * before the swap held it 3-15 ms (the guard's patterns compiled again, the policy's functions
+ * compiled by the first evaluation). With opa as SCHED_IDLE, the patterns kept across revisions and
+ * the loader thread warming the whole path (docs/operations.md, "Policy reloads"): 0.82-1.63 in four
+ * idle runs. Also printed: the ratio to Check p99 while opa alone builds and tests the same folder,
+ * with no reload (ratioToOpaAlone), which is what tollgate adds to opa's own CPU use.
  *
  * Each edit changes the compiled policy (a string in a rule every decision runs), as a real edit
  * does: a comment or an unused rule leaves the WebAssembly byte for byte the same, and V8 then
@@ -50,7 +51,7 @@ const EDIT_TO_ACTIVE_P95_MS = 1000;
  * bundle, compiling and loading the WASM, the swap), held when opa alone is slow on a busy machine.
  */
 const OPA_SHARE_MS = 500;
-/** Check p99 during a reload at most twice its p99 while opa alone runs (no reload). */
+/** Check p99 during a reload at most twice its p99 without one. */
 const RELOAD_P99_RATIO = 2;
 const processes = new Processes();
 let dir: string;
@@ -216,10 +217,10 @@ function editPolicy(): void {
 }
 
 describe("chaos: policy edits under load", () => {
-  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 while opa alone runs`, async () => {
+  it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 without one`, async () => {
     const revisionBefore = await activeRevision();
     const attempts: Attempt[] = [];
-    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.opaAlone, 0.99);
+    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.withoutReload, 0.99);
     while (attempts.length < ATTEMPTS && !attempts.some(held)) attempts.push(await editUnderLoad(EDITS, EDITING_BUDGET_MS));
     expect(await activeRevision()).not.toBe(revisionBefore);
 
@@ -256,8 +257,6 @@ describe("chaos: policy edits under load", () => {
     // work on the 2 cores) landing in either kind of stretch decides it. So up to three attempts,
     // each compared within itself; it holds when one attempt shows it. A reload that holds the
     // event loop (a 50 ms busy-wait in activation) fails every attempt.
-    // No floor under the opa-alone p99: the old 6 ms allowance (CFS's latency target) does not
-    // describe this kernel's scheduler (EEVDF), and none of the runs in docs/operations.md needed one.
     expect(attempts.some(held), JSON.stringify(figures.attempts)).toBe(true);
   }, 300_000);
 
