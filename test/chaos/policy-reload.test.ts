@@ -22,8 +22,9 @@ import { Clients, Processes, sleep } from "../e2e/support.js";
  * before the swap held it 3-15 ms (the guard's patterns compiled again, the policy's functions
  * compiled by the first evaluation). With opa as SCHED_IDLE, the patterns kept across revisions and
  * the loader thread warming the whole path (docs/operations.md, "Policy reloads"): 0.82-1.63 in four
- * idle runs. Also printed: the ratio to Check p99 while opa alone builds and tests the same folder,
- * with no reload (ratioToOpaAlone), which is what tollgate adds to opa's own CPU use.
+ * idle runs, 2.49 then 1.27 in a clean-clone CI run. Asserted over the Checks of every attempt
+ * made (below). Also printed: the ratio to Check p99 while opa alone builds and tests the same
+ * folder, with no reload (ratioToOpaAlone), which is what tollgate adds to opa's own CPU use.
  *
  * Each edit changes the compiled policy (a string in a rule every decision runs), as a real edit
  * does: a comment or an unused rule leaves the WebAssembly byte for byte the same, and V8 then
@@ -220,8 +221,11 @@ describe("chaos: policy edits under load", () => {
   it(`edits under 100 Checks/s: active in < 1 s (p95); Check p99 during reloads within ${RELOAD_P99_RATIO}x its p99 without one`, async () => {
     const revisionBefore = await activeRevision();
     const attempts: Attempt[] = [];
-    const held = (a: Attempt) => p(a.duringReload, 0.99) <= RELOAD_P99_RATIO * p(a.withoutReload, 0.99);
-    while (attempts.length < ATTEMPTS && !attempts.some(held)) attempts.push(await editUnderLoad(EDITS, EDITING_BUDGET_MS));
+    // Over every attempt so far: more reloads, a steadier p99 on both sides.
+    const pooled = (kind: "withoutReload" | "duringReload") => attempts.flatMap((a) => a[kind]);
+    const ratioToQuiet = () => p(pooled("duringReload"), 0.99) / p(pooled("withoutReload"), 0.99);
+    do attempts.push(await editUnderLoad(EDITS, EDITING_BUDGET_MS));
+    while (attempts.length < ATTEMPTS && ratioToQuiet() > RELOAD_P99_RATIO);
     expect(await activeRevision()).not.toBe(revisionBefore);
 
     const editToActive = attempts.flatMap((a) => a.editToActive);
@@ -231,6 +235,7 @@ describe("chaos: policy edits under load", () => {
       bareOpaMs: { p50: Math.round(p(bare, 0.5)), max: Math.round(Math.max(...bare)) },
       editToActiveMs: { p50: Math.round(p(editToActive, 0.5)), p95: Math.round(p(editToActive, 0.95)), max: Math.round(Math.max(...editToActive)) },
       ownShareMs: { p50: Math.round(p(ownShare, 0.5)), p95: Math.round(p(ownShare, 0.95)) },
+      ratioToQuiet: +ratioToQuiet().toFixed(2),
       attempts: attempts.map((a) => ({
         edits: a.editToActive.length,
         loadAverage: a.load,
@@ -254,10 +259,10 @@ describe("chaos: policy edits under load", () => {
     // time less the bare opa run right after it) under OPA_SHARE_MS.
     if (p(editToActive, 0.95) >= EDIT_TO_ACTIVE_P95_MS) expect(p(ownShare, 0.95)).toBeLessThan(OPA_SHARE_MS);
     // The p99 of a few hundred samples is their few worst: one stall of the whole machine (other
-    // work on the 2 cores) landing in either kind of stretch decides it. So up to three attempts,
-    // each compared within itself; it holds when one attempt shows it. A reload that holds the
-    // event loop (a 50 ms busy-wait in activation) fails every attempt.
-    expect(attempts.some(held), JSON.stringify(figures.attempts)).toBe(true);
+    // work on the 2 cores) landing in either kind of stretch can decide it. So while it is over,
+    // another attempt adds its samples to both sides, up to three. A reload that holds the event
+    // loop (a 50 ms busy-wait in activation) fails it.
+    expect(ratioToQuiet(), JSON.stringify(figures)).toBeLessThanOrEqual(RELOAD_P99_RATIO);
   }, 300_000);
 
   it("tollgate rejected no edit and logged no error", () => {
