@@ -170,8 +170,8 @@ export class CheckPipeline {
     else if (policyDecision.allowed) event.reason = d.facts.allowReason;
     if (!policyDecision.allowed && d.facts.guardPatterns.length > 0) event.guard_patterns = d.facts.guardPatterns;
     if (d.ctx.dryRunDenial) event.dry_run = true;
-    const tenant = policyDecision.dynamicMetadata?.["tenant"];
-    if (typeof tenant === "string") this.o.metrics?.tenantCheck(tenant, policyDecision.allowed ? "allow" : "deny");
+    // The bounded tenant of the decision line: a policy may name it from client-sent text.
+    if (d.facts.tenant !== null) this.o.metrics?.tenantCheck(d.facts.tenant, policyDecision.allowed ? "allow" : "deny");
     if (this.o.logDecisionInput) this.attachInput(event, engine, d.input, d.result);
     // OPA's decision-log events carry the decision's value, not the result set.
     const value = Array.isArray(d.result) ? (d.result[0] as { result?: unknown } | undefined)?.result : undefined;

@@ -131,6 +131,11 @@ describe("tenant-labelled metrics (metricsTenantLabels)", () => {
       expect(text).toContain('tollgate_tenant_checks_total{tenant="acme",result="deny"} 1');
       expect(text).toContain('tollgate_tenant_checks_total{tenant="globex",result="allow"} 1');
       expect(await off.app.metrics.registry.metrics()).not.toContain("tollgate_tenant_checks_total");
+      // A tenant named from client-sent text is a label of at most 128 characters, as in the decision line.
+      await on.check(checkRequest({ path: `/yes/${"x".repeat(4000)}` }));
+      const labels = [...(await on.app.metrics.registry.metrics()).matchAll(/tollgate_tenant_checks_total\{tenant="([^"]*)"/g)].map((m) => m[1]!);
+      expect(labels).toContain("x".repeat(128));
+      expect(Math.max(...labels.map((l) => l.length))).toBe(128);
     } finally {
       await on.close();
       await off.close();
