@@ -12,10 +12,10 @@ import data.tollgate.upstream
 
 llm := input.llm
 
-http := input.attributes.request.http
+method := input.attributes.request.http.method
 
 is_health if {
-	http.method == "GET"
+	method == "GET"
 	concat("/", ["", concat("/", input.parsed_path)]) in data.gateway.health_paths
 }
 

@@ -10,6 +10,14 @@ export const SIGNATURES_FILE = ".signatures.json";
 export const LOG_MASK_ENTRYPOINT = "system/log/mask";
 export const LOG_DROP_ENTRYPOINT = "system/log/drop";
 
+/**
+ * The parts of the input a policy can read: per key, the subtree kept whole (true) or the parts of
+ * it that can be read (src/policy/input-paths.ts).
+ */
+export interface InputPaths {
+  [key: string]: InputPaths | true;
+}
+
 export interface BuiltPolicy {
   revision: string;
   wasm: Buffer;
@@ -22,6 +30,8 @@ export interface BuiltPolicy {
   testsPassed?: number | undefined;
   /** The id of the key whose signature was verified (signed bundles only). */
   keyId?: string | undefined;
+  /** What of the input the decision can read (src/policy/input-paths.ts); undefined: all of it. */
+  inputPaths?: InputPaths | undefined;
 }
 
 export interface BundlePolicy {

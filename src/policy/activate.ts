@@ -98,8 +98,9 @@ export class PolicyActivator {
   /**
    * What the loader thread cannot do for this thread, each in a turn of its own before the swap
    * rather than all in the first Check after it: the revision's own compilations (`prepare`) and a
-   * first evaluation here (the shipped pack's: 1.5-2 ms, against ~0.1 ms for the next). Neither may
-   * fail the revision: an input the new policy cannot evaluate is a Check's problem, not a load's.
+   * first evaluation here. Then the same input whole and pruned (src/policy/input-paths.ts) must
+   * answer alike. None of it may fail the revision: an input the new policy cannot evaluate is a
+   * Check's problem, not a load's.
    */
   private async warm(engine: WasmPolicyEngine): Promise<void> {
     await nextTurn();
@@ -113,6 +114,14 @@ export class PolicyActivator {
       engine.evaluate(this.sample ?? WARM_INPUT);
     } catch {
       // As above.
+    }
+    await nextTurn();
+    try {
+      if (engine.checkInputPruning(this.sample ?? WARM_INPUT) === "turned_off") {
+        this.o.logger.warn({ event: "input_pruning_off", revision: engine.revision }, "the decision answered differently on the pruned input; this revision evaluates the whole input");
+      }
+    } catch {
+      // As above: the input stays pruned, as the paths say.
     }
   }
 

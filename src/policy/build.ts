@@ -1,10 +1,11 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { LOG_DROP_ENTRYPOINT, LOG_MASK_ENTRYPOINT, type BuiltPolicy } from "../bundle/built-policy.js";
 import { loadBundle } from "../bundle/load.js";
 import { readBundleArchiveAsync } from "../bundle/read.js";
 import { capabilitiesFile } from "../paths.js";
+import { inputPathsOf, type InputPaths } from "./input-paths.js";
 import { runOpa } from "./opa-cli.js";
 import { scanPolicyDir } from "./scan-dir.js";
 
@@ -34,7 +35,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
     const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
     const testsRun = options.runTests && scan.hasTests;
     // Build and test at once: both are child processes, and the edit goes live after the slower one.
-    const [, tested] = await Promise.all([
+    const [, tested, inputPaths] = await Promise.all([
       runOpa(
         [
           "build", "-t", "wasm",
@@ -48,12 +49,33 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
         run,
       ),
       testsRun ? runOpa(["test", dir], run) : undefined,
+      readInputPaths(scan.files, work, run),
     ]);
     // Read and gunzipped off the event loop; the tar itself is parsed here.
     const built = loadBundle(await readBundleArchiveAsync(await readFile(out)), { decisionPath: options.entrypoint, skipVerification: true }).built;
-    return { ...built, testsRun, testsPassed: tested ? passedCount(tested.stdout) : undefined };
+    return { ...built, testsRun, testsPassed: tested ? passedCount(tested.stdout) : undefined, inputPaths };
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The input paths the folder's modules (tests aside, as in the build) can read, from OPA's own
+ * parser; undefined (the whole input) when one can read it all or the parse fails for any reason:
+ * leaving the input whole is always correct.
+ */
+async function readInputPaths(files: readonly string[], work: string, run: { opaBin: string | undefined; background: boolean }): Promise<InputPaths | undefined> {
+  try {
+    const sources: Record<string, string> = {};
+    for (const file of files) if (file.endsWith(".rego") && !file.endsWith("_test.rego")) sources[file] = await readFile(file, "utf8");
+    const inputFile = path.join(work, "modules.json");
+    await writeFile(inputFile, JSON.stringify(sources));
+    const out = await runOpa(["eval", "--format", "json", "--input", inputFile, "[rego.parse_module(f, s) | some f, s in input]"], run);
+    const modules = (JSON.parse(out.stdout) as { result?: { expressions?: { value?: unknown }[] }[] }).result?.[0]?.expressions?.[0]?.value;
+    if (!Array.isArray(modules) || modules.length !== Object.keys(sources).length) return undefined;
+    return inputPathsOf(modules);
+  } catch {
+    return undefined;
   }
 }
 

@@ -35,7 +35,7 @@ function setUp(prepare?: (engine: PolicyEngine) => void) {
 }
 
 describe("a revision is warmed on the serving thread before it goes live", () => {
-  it("runs prepare on the new engine while the previous revision still serves, then evaluates it once, then swaps", async () => {
+  it("runs prepare on the new engine while the previous revision still serves, then evaluates it, then swaps", async () => {
     const seen: { engineRevision: string; serving: string | undefined }[] = [];
     const { registry, activator, atSwap } = setUp((engine) => seen.push({ engineRevision: engine.revision, serving: registry.current()?.revision }));
     const first = await activator.activate(origin, () => built("a"));
@@ -47,10 +47,11 @@ describe("a revision is warmed on the serving thread before it goes live", () =>
       { engineRevision: first.revision, serving: undefined },
       { engineRevision: second.revision, serving: first.revision },
     ]);
-    // Each engine had evaluated once (its warm-up) when it went live; the first revision's Check came after.
+    // Each engine had evaluated three times when it went live (its warm-up, then the same input whole
+    // and pruned to what the policy reads: src/policy/input-paths.ts); the first revision's Check came after.
     expect(atSwap).toEqual([
-      { revision: first.revision, evaluationsSoFar: 1 },
-      { revision: second.revision, evaluationsSoFar: 3 },
+      { revision: first.revision, evaluationsSoFar: 3 },
+      { revision: second.revision, evaluationsSoFar: 7 },
     ]);
     expect(registry.current()?.revision).toBe(second.revision);
   });

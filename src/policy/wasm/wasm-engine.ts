@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { LoadedPolicy } from "@open-policy-agent/opa-wasm";
 import { TollgateError } from "../../errors.js";
+import { pruneInput, type InputPaths } from "../input-paths.js";
 import type { BuiltPolicy } from "../../bundle/built-policy.js";
 import type { HostBuiltins, PolicyEngine } from "../engine.js";
 
@@ -94,6 +95,8 @@ export class WasmPolicyEngine implements PolicyEngine {
   private readonly maskEntrypoint: string | undefined;
   private readonly dropEntrypoint: string | undefined;
   private readonly host: HostBuiltins;
+  /** What of a Check's input the decision can read; undefined: all of it. */
+  private inputPaths: InputPaths | undefined;
   private readonly entrypointIds: Readonly<Record<string, number>>;
   /** The evaluation exports, when the module has them all; undefined leaves evaluation to opa-wasm. */
   private readonly exports: OpaExports | undefined;
@@ -114,6 +117,7 @@ export class WasmPolicyEngine implements PolicyEngine {
     this.maskEntrypoint = built.maskEntrypoint;
     this.dropEntrypoint = built.dropEntrypoint;
     this.host = host;
+    this.inputPaths = built.inputPaths;
     try {
       this.policy = opa.loadPolicySync((module ?? built.wasm) as PolicySource, { ...MEMORY_PAGES }, host.builtins);
       if (options.data !== "later") this.policy.setData(built.data as object);
@@ -129,7 +133,19 @@ export class WasmPolicyEngine implements PolicyEngine {
   }
 
   evaluate(input: unknown): unknown {
-    return this.evaluateAt(this.entrypoint, input);
+    return this.evaluateAt(this.entrypoint, this.inputPaths ? pruneInput(input, this.inputPaths) : input);
+  }
+
+  /**
+   * Evaluates `input` whole and pruned to what the decision can read; should they answer
+   * differently (the paths were read wrong), the input stays whole for this revision from now on.
+   */
+  checkInputPruning(input: unknown): "pruned" | "whole" | "turned_off" {
+    if (!this.inputPaths) return "whole";
+    const whole = JSON.stringify(this.evaluateAt(this.entrypoint, input));
+    if (JSON.stringify(this.evaluate(input)) === whole) return "pruned";
+    this.inputPaths = undefined;
+    return "turned_off";
   }
 
   memoryBytes(): number {
