@@ -68,16 +68,24 @@ async function readInputPaths(files: readonly string[], work: string, run: { opa
   try {
     const sources: Record<string, string> = {};
     for (const file of files) if (file.endsWith(".rego") && !file.endsWith("_test.rego")) sources[file] = await readFile(file, "utf8");
+    const text = JSON.stringify(sources);
+    // An edit of data.json alone (new tenants, keys) leaves the modules as they were: no opa run.
+    if (lastAnalysis?.sources === text) return lastAnalysis.paths;
     const inputFile = path.join(work, "modules.json");
-    await writeFile(inputFile, JSON.stringify(sources));
+    await writeFile(inputFile, text);
     const out = await runOpa(["eval", "--format", "json", "--input", inputFile, "[rego.parse_module(f, s) | some f, s in input]"], run);
     const modules = (JSON.parse(out.stdout) as { result?: { expressions?: { value?: unknown }[] }[] }).result?.[0]?.expressions?.[0]?.value;
     if (!Array.isArray(modules) || modules.length !== Object.keys(sources).length) return undefined;
-    return inputPathsOf(modules);
+    const paths = inputPathsOf(modules);
+    lastAnalysis = { sources: text, paths };
+    return paths;
   } catch {
     return undefined;
   }
 }
+
+/** The latest folder analysed: its modules' sources (as JSON) and the paths they read. */
+let lastAnalysis: { sources: string; paths: InputPaths | undefined } | undefined;
 
 /** `opa test` ends a passing run with "PASS: <passed>/<total>". */
 function passedCount(stdout: string): number | undefined {

@@ -1,17 +1,20 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { buildInput } from "../../src/authz/input.js";
 import { SETTINGS_DEFAULTS } from "../../src/config/settings.js";
 import { CheckRequest } from "../../src/gen/envoy/service/auth/v3/external_auth.js";
 import { llmEnricher } from "../../src/llm/enricher.js";
 import { buildPolicies } from "../../src/policy/build.js";
+import * as opaCli from "../../src/policy/opa-cli.js";
 import { pruneInput } from "../../src/policy/input-paths.js";
 import { createHostBuiltins } from "../../src/policy/wasm/builtins/index.js";
 import { WasmPolicyEngine } from "../../src/policy/wasm/wasm-engine.js";
 import { loadCheckPayloads, preparePolicyDir } from "../../bench/payloads.js";
 import { writePolicyDir } from "../support/app.js";
+
+vi.mock("../../src/policy/opa-cli.js", { spy: true });
 
 /** The input paths tollgate reads from a one-module policy, through OPA's parser. */
 async function pathsOf(rego: string) {
@@ -58,6 +61,22 @@ allow if {
 
   it("words in comments and strings are not references", async () => {
     expect(await pathsOf(`# input is whatever Envoy sends\nallow if input.user == "input"`)).toEqual({ user: true });
+  });
+
+  it("an edit of data.json alone reuses the analysis; an edit of a module parses again", async () => {
+    const dir = writePolicyDir({ "p.rego": "package envoy.authz\n\nallow := input.user\n", "data.json": '{"a": 1}' });
+    const parses = () => vi.mocked(opaCli.runOpa).mock.calls.filter(([args]) => args[0] === "eval").length;
+    const build = () => buildPolicies({ dir, entrypoint: "envoy/authz/allow", runTests: false });
+    const before = parses();
+    expect((await build()).inputPaths).toEqual({ user: true });
+    writeFileSync(path.join(dir, "data.json"), '{"a": 2}');
+    const dataEdit = await build();
+    expect(dataEdit.data).toEqual({ a: 2 });
+    expect(dataEdit.inputPaths).toEqual({ user: true });
+    expect(parses() - before).toBe(1);
+    writeFileSync(path.join(dir, "p.rego"), "package envoy.authz\n\nallow := input.name\n");
+    expect((await build()).inputPaths).toEqual({ name: true });
+    expect(parses() - before).toBe(2);
   });
 
   it("a key named __proto__ is a key like any other", async () => {
