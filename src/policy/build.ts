@@ -35,7 +35,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
     const entrypoints = [options.entrypoint, ...(scan.definesLogMask ? [LOG_MASK_ENTRYPOINT] : []), ...(scan.definesLogDrop ? [LOG_DROP_ENTRYPOINT] : [])];
     const testsRun = options.runTests && scan.hasTests;
     // Build and test at once: both are child processes, and the edit goes live after the slower one.
-    const [, tested, inputPaths] = await Promise.all([
+    const [, tested, analysis] = await Promise.all([
       runOpa(
         [
           "build", "-t", "wasm",
@@ -52,11 +52,23 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
       readInputPaths(scan.files, work, run),
     ]);
     // Read and gunzipped off the event loop; the tar itself is parsed here.
-    const built = loadBundle(await readBundleArchiveAsync(await readFile(out)), { decisionPath: options.entrypoint, skipVerification: true }).built;
+    const archive = await readBundleArchiveAsync(await readFile(out));
+    const built = loadBundle(archive, { decisionPath: options.entrypoint, skipVerification: true }).built;
+    // The paths hold only if the modules analysed are the modules opa compiled (opa also reads
+    // hidden folders and follows symbolic links, which the scan skips). A Wasm bundle keeps each
+    // module's path (rooted at dir, without the leading "/"), not its source.
+    const compiled = [...archive.files.keys()].filter((file) => file.endsWith(".rego"));
+    const inputPaths = analysis && sameFiles(analysis.files.map((f) => f.replace(/^\/+/, "")), compiled) ? analysis.paths : undefined;
     return { ...built, testsRun, testsPassed: tested ? passedCount(tested.stdout) : undefined, inputPaths };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+interface Analysis {
+  /** The modules analysed. */
+  files: string[];
+  paths: InputPaths | undefined;
 }
 
 /**
@@ -64,28 +76,36 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
  * parser; undefined (the whole input) when one can read it all or the parse fails for any reason:
  * leaving the input whole is always correct.
  */
-async function readInputPaths(files: readonly string[], work: string, run: { opaBin: string | undefined; background: boolean }): Promise<InputPaths | undefined> {
+async function readInputPaths(files: readonly string[], work: string, run: { opaBin: string | undefined; background: boolean }): Promise<Analysis | undefined> {
   try {
     const sources: Record<string, string> = {};
     for (const file of files) if (file.endsWith(".rego") && !file.endsWith("_test.rego")) sources[file] = await readFile(file, "utf8");
     const text = JSON.stringify(sources);
     // An edit of data.json alone (new tenants, keys) leaves the modules as they were: no opa run.
-    if (lastAnalysis?.sources === text) return lastAnalysis.paths;
+    if (lastAnalysis?.key === text) return lastAnalysis.analysis;
     const inputFile = path.join(work, "modules.json");
     await writeFile(inputFile, text);
     const out = await runOpa(["eval", "--format", "json", "--input", inputFile, "[rego.parse_module(f, s) | some f, s in input]"], run);
     const modules = (JSON.parse(out.stdout) as { result?: { expressions?: { value?: unknown }[] }[] }).result?.[0]?.expressions?.[0]?.value;
-    if (!Array.isArray(modules) || modules.length !== Object.keys(sources).length) return undefined;
-    const paths = inputPathsOf(modules);
-    lastAnalysis = { sources: text, paths };
-    return paths;
+    if (!Array.isArray(modules) || modules.length === 0 || modules.length !== Object.keys(sources).length) return undefined;
+    const analysis = { files: Object.keys(sources), paths: inputPathsOf(modules) };
+    lastAnalysis = { key: text, analysis };
+    return analysis;
   } catch {
     return undefined;
   }
 }
 
-/** The latest folder analysed: its modules' sources (as JSON) and the paths they read. */
-let lastAnalysis: { sources: string; paths: InputPaths | undefined } | undefined;
+/** The latest folder analysed, by its modules' sources (as JSON). */
+let lastAnalysis: { key: string; analysis: Analysis } | undefined;
+
+/** The same files, in any order. */
+function sameFiles(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.every((t, i) => t === y[i]);
+}
 
 /** `opa test` ends a passing run with "PASS: <passed>/<total>". */
 function passedCount(stdout: string): number | undefined {

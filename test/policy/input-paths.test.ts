@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -77,6 +77,17 @@ allow if {
     writeFileSync(path.join(dir, "p.rego"), "package envoy.authz\n\nallow := input.name\n");
     expect((await build()).inputPaths).toEqual({ name: true });
     expect(parses() - before).toBe(2);
+  });
+
+  it.each([
+    ["a module in a hidden folder", (dir: string) => writeFileSync(path.join(writePolicyDir({ "h.rego": "package envoy.authz\n\nsecret := input.secret\n" }, path.join(dir, ".hidden")), "h.rego"), "package envoy.authz\n\nsecret := input.secret\n")],
+    ["a module linked in from elsewhere", (dir: string) => symlinkSync(path.join(writePolicyDir({ "o.rego": "package envoy.authz\n\nsecret := input.secret\n" }), "o.rego"), path.join(dir, "linked.rego"))],
+  ])("%s, which opa compiles but the folder scan skips: the whole input", async (_name, add) => {
+    const dir = writePolicyDir({ "p.rego": "package envoy.authz\n\nallow := {\"user\": input.user, \"secret\": secret}\n" });
+    add(dir);
+    const built = await buildPolicies({ dir, entrypoint: "envoy/authz/allow", runTests: false });
+    expect(built.inputPaths).toBeUndefined();
+    expect(new WasmPolicyEngine(built, createHostBuiltins()).evaluate({ user: "a", secret: "s" })).toEqual([{ result: { user: "a", secret: "s" } }]);
   });
 
   it("a key named __proto__ is a key like any other", async () => {
