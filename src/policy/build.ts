@@ -49,7 +49,7 @@ export async function buildPolicies(options: BuildOptions): Promise<BuiltPolicy>
         run,
       ),
       testsRun ? runOpa(["test", dir], run) : undefined,
-      readInputPaths(scan.files, work, run),
+      readInputPaths(scan.modules, work, run),
     ]);
     // Read and gunzipped off the event loop; the tar itself is parsed here.
     const archive = await readBundleArchiveAsync(await readFile(out));
@@ -76,10 +76,8 @@ interface Analysis {
  * parser; undefined (the whole input) when one can read it all or the parse fails for any reason:
  * leaving the input whole is always correct.
  */
-async function readInputPaths(files: readonly string[], work: string, run: { opaBin: string | undefined; background: boolean }): Promise<Analysis | undefined> {
+async function readInputPaths(sources: Record<string, string>, work: string, run: { opaBin: string | undefined; background: boolean }): Promise<Analysis | undefined> {
   try {
-    const sources: Record<string, string> = {};
-    for (const file of files) if (file.endsWith(".rego") && !file.endsWith("_test.rego")) sources[file] = await readFile(file, "utf8");
     const text = JSON.stringify(sources);
     // An edit of data.json alone (new tenants, keys) leaves the modules as they were: no opa run.
     if (lastAnalysis?.key === text) return lastAnalysis.analysis;

@@ -10,6 +10,8 @@ const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 export interface PolicyDirScan {
   files: string[];
+  /** The source of every module but the tests (what `opa build --ignore *_test.rego` compiles), by path. */
+  modules: Record<string, string>;
   /** Content hash of every policy and data file: the revision logged with each decision. */
   revision: string;
   hasTests: boolean;
@@ -50,6 +52,7 @@ export async function scanPolicyDir(dir: string): Promise<PolicyDirScan> {
   let hasTests = false;
   let definesLogMask = false;
   let definesLogDrop = false;
+  const modules: Record<string, string> = {};
   for (const file of files) {
     const content = await readFile(file);
     total += content.length;
@@ -61,11 +64,14 @@ export async function scanPolicyDir(dir: string): Promise<PolicyDirScan> {
     }
     hash.update("\0");
     if (file.endsWith("_test.rego")) hasTests = true;
-    else if (file.endsWith(".rego") && /^package\s+system\.log\b/m.test(content.toString("utf8"))) {
+    else if (file.endsWith(".rego")) {
       const text = content.toString("utf8");
-      if (/^\s*mask\b/m.test(text)) definesLogMask = true;
-      if (/^\s*(default\s+)?drop\b/m.test(text)) definesLogDrop = true;
+      modules[file] = text;
+      if (/^package\s+system\.log\b/m.test(text)) {
+        if (/^\s*mask\b/m.test(text)) definesLogMask = true;
+        if (/^\s*(default\s+)?drop\b/m.test(text)) definesLogDrop = true;
+      }
     }
   }
-  return { files, revision: hash.digest("hex").slice(0, 16), hasTests, definesLogMask, definesLogDrop };
+  return { files, modules, revision: hash.digest("hex").slice(0, 16), hasTests, definesLogMask, definesLogDrop };
 }
