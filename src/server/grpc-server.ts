@@ -9,6 +9,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { instrumentHandler } from "./instrument.js";
 import { addReflection } from "./reflection.js";
+import { installUnaryFastPath, type FastUnaryMethod } from "./unary-fast-path.js";
 
 export const AUTHZ_SERVICE = "envoy.service.auth.v3.Authorization";
 export const RLS_SERVICE = "envoy.service.ratelimit.v3.RateLimitService";
@@ -44,22 +45,43 @@ interface Inflight {
   count: number;
 }
 
-/** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Inflight): handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    // A counter, not a set of promises with a finally() each: two fewer promises per call.
+/** Counts a handler's calls in flight; a counter, not a set of promises with a finally() each. */
+function counted<Req, Res>(fn: (req: Req) => Promise<Res>, inflight: Inflight): (req: Req) => Promise<Res> {
+  return (req) => {
     inflight.count++;
-    void fn(call.request).then(
+    return fn(req).then(
       (res) => {
         inflight.count--;
-        callback(null, res);
+        return res;
       },
       (err: unknown) => {
         inflight.count--;
-        callback(toServiceError(err));
+        throw err;
       },
     );
   };
+}
+
+/** Adapts a promise-returning handler to grpc-js; every failure becomes a gRPC status, never a crash. */
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    void fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+}
+
+/** A grpc-js method definition and its handler as a fast-path method (same path, codec and error mapping). */
+function fastMethod<Req, Res>(
+  def: { path: string; requestDeserialize: (b: Buffer) => Req; responseSerialize: (v: Res) => Buffer },
+  handle: (req: Req) => Promise<Res>,
+): FastUnaryMethod {
+  const toStatus = (err: unknown) => {
+    const e = toServiceError(err);
+    return { code: e.code!, details: e.details ?? "" };
+  };
+  return { path: def.path, decode: def.requestDeserialize, encode: def.responseSerialize, handle, toStatus } as FastUnaryMethod;
 }
 
 /** gRPC wiring only: Check, ShouldRateLimit, ext_proc, health and reflection. */
@@ -68,7 +90,10 @@ export class GrpcServer {
   private readonly server: Server;
   private readonly inflight: Inflight = { count: 0 };
   private readonly opts: GrpcServerOptions;
+  private readonly fastMethods: FastUnaryMethod[];
   port = 0;
+  /** HTTP/2 servers answering Check and ShouldRateLimit on the fast path (0: grpc-js answers them). */
+  fastPathServers = 0;
 
   constructor(opts: GrpcServerOptions) {
     this.opts = opts;
@@ -79,11 +104,13 @@ export class GrpcServer {
       "grpc.keepalive_permit_without_calls": 1,
     });
     // Every handler goes through the same wrapper: one way to time, count and log a call (an ext_proc handler joins here too).
-    const handler = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>) => unary(instrumentHandler(method, fn, { logger: opts.logger, metrics: opts.metrics }), this.inflight);
-    this.server.addService(AuthorizationService, { check: handler("check", opts.check) });
-    const rls = opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured")));
+    const handler = <Req, Res>(method: string, fn: (req: Req) => Promise<Res>) => counted(instrumentHandler(method, fn, { logger: opts.logger, metrics: opts.metrics }), this.inflight);
+    const check = handler("check", opts.check);
+    const rls = handler("shouldRateLimit", opts.shouldRateLimit ?? (() => Promise.reject(new TollgateError("config_error", "rate limit service is not configured"))));
+    this.server.addService(AuthorizationService, { check: unary(check) });
     // The ratelimit definition decodes per-descriptor hits_addend, which the generated decoder drops.
-    this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: handler("shouldRateLimit", rls) });
+    this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: unary(rls) });
+    this.fastMethods = [fastMethod(AuthorizationService.check, check), fastMethod(rateLimitServiceDefinition.shouldRateLimit, rls)];
     // ext_proc is a bidirectional stream, one per HTTP response: it counts and logs in src/extproc/ (one usage_reconciled line per response).
     if (opts.process) this.server.addService(ExternalProcessorService, { process: opts.process });
     this.health.addToServer(this.server);
@@ -94,6 +121,9 @@ export class GrpcServer {
     this.port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(this.opts.addr, this.opts.credentials ?? ServerCredentials.createInsecure(), (err, port) => (err ? reject(new TollgateError("config_error", `cannot listen on ${this.opts.addr}: ${err.message}`, { cause: err })) : resolve(port)));
     });
+    const limits = { maxReceiveBytes: this.opts.maxMessageBytes, maxSendBytes: this.opts.maxMessageBytes };
+    this.fastPathServers = installUnaryFastPath(this.server, this.fastMethods, limits);
+    if (this.fastPathServers === 0) this.opts.logger.warn({ event: "grpc_fast_path_off" }, "grpc-js internals not as expected; Check and ShouldRateLimit answered by grpc-js");
     return this.port;
   }
 
