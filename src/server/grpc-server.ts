@@ -1,9 +1,10 @@
+import type { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Server, ServerCredentials, type ServiceError, type handleBidiStreamingCall, type handleUnaryCall } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { TollgateError } from "../errors.js";
-import { AuthorizationService, type CheckRequest, type CheckResponse } from "../gen/envoy/service/auth/v3/external_auth.js";
+import { AuthorizationService, CheckResponse, type CheckRequest } from "../gen/envoy/service/auth/v3/external_auth.js";
 import { ExternalProcessorService, type ProcessingRequest, type ProcessingResponse } from "../gen/envoy/service/ext_proc/v3/external_processor.js";
-import type { RateLimitRequest, RateLimitResponse } from "../gen/envoy/service/ratelimit/v3/rls.js";
+import { RateLimitResponse, type RateLimitRequest } from "../gen/envoy/service/ratelimit/v3/rls.js";
 import { rateLimitServiceDefinition } from "../ratelimit/handler.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -72,16 +73,17 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, R
   };
 }
 
-/** A grpc-js method definition and its handler as a fast-path method (same path, codec and error mapping). */
+/** A grpc-js method definition, its message encoder and its handler as a fast-path method (same path, codec and error mapping). */
 function fastMethod<Req, Res>(
-  def: { path: string; requestDeserialize: (b: Buffer) => Req; responseSerialize: (v: Res) => Buffer },
+  def: { path: string; requestDeserialize: (b: Buffer) => Req },
+  encode: (value: Res, writer: BinaryWriter) => BinaryWriter,
   handle: (req: Req) => Promise<Res>,
 ): FastUnaryMethod {
   const toStatus = (err: unknown) => {
     const e = toServiceError(err);
     return { code: e.code!, details: e.details ?? "" };
   };
-  return { path: def.path, decode: def.requestDeserialize, encode: def.responseSerialize, handle, toStatus } as FastUnaryMethod;
+  return { path: def.path, decode: def.requestDeserialize, encode, handle, toStatus } as FastUnaryMethod;
 }
 
 /** gRPC wiring only: Check, ShouldRateLimit, ext_proc, health and reflection. */
@@ -110,7 +112,10 @@ export class GrpcServer {
     this.server.addService(AuthorizationService, { check: unary(check) });
     // The ratelimit definition decodes per-descriptor hits_addend, which the generated decoder drops.
     this.server.addService(rateLimitServiceDefinition, { shouldRateLimit: unary(rls) });
-    this.fastMethods = [fastMethod(AuthorizationService.check, check), fastMethod(rateLimitServiceDefinition.shouldRateLimit, rls)];
+    this.fastMethods = [
+      fastMethod(AuthorizationService.check, CheckResponse.encode, check),
+      fastMethod(rateLimitServiceDefinition.shouldRateLimit, RateLimitResponse.encode, rls),
+    ];
     // ext_proc is a bidirectional stream, one per HTTP response: it counts and logs in src/extproc/ (one usage_reconciled line per response).
     if (opts.process) this.server.addService(ExternalProcessorService, { process: opts.process });
     this.health.addToServer(this.server);

@@ -1,4 +1,5 @@
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { status as GrpcStatus, type Server } from "@grpc/grpc-js";
 
 /** One unary method answered on the fast path: its wire codec and its handler. */
@@ -6,7 +7,8 @@ export interface FastUnaryMethod<Req = unknown, Res = unknown> {
   /** The HTTP/2 :path, e.g. "/envoy.service.auth.v3.Authorization/Check". */
   path: string;
   decode: (bytes: Buffer) => Req;
-  encode: (value: Res) => Buffer;
+  /** The generated encoder (ts-proto's `Message.encode(value, writer)`), so the frame is built in one buffer. */
+  encode: (value: Res, writer: BinaryWriter) => BinaryWriter;
   handle: (req: Req) => Promise<Res>;
   /** A handler's rejection as a gRPC status (the same mapping the grpc-js path uses). */
   toStatus: (err: unknown) => { code: GrpcStatus; details: string };
@@ -20,6 +22,24 @@ export interface FastPathLimits {
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 const TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const PREFIX = 5;
+const EMPTY_PREFIX = new Uint8Array(PREFIX);
+/** Encoding is synchronous, so one writer serves every call; its buffer stays grown to the largest answer. */
+const writer = new BinaryWriter();
+
+/** The response as one gRPC frame: prefix and message written together, copied out once. */
+function frameOf(method: FastUnaryMethod, response: unknown): Buffer {
+  writer.raw(EMPTY_PREFIX);
+  try {
+    method.encode(response, writer);
+  } catch (err) {
+    writer.finish(); // resets it for the next call
+    throw err;
+  }
+  const bytes = writer.finish();
+  const out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  out.writeUInt32BE(bytes.length - PREFIX, 1);
+  return out;
+}
 
 const OK_HEADERS = {
   ":status": 200,
@@ -124,22 +144,18 @@ function serve(method: FastUnaryMethod, stream: ServerHttp2Stream, headers: Inco
   });
 
   const reply = (response: unknown): void => {
-    let bytes: Buffer;
+    let out: Buffer;
     try {
-      bytes = method.encode(response);
+      out = frameOf(method, response);
     } catch {
       fail(GrpcStatus.INTERNAL, "Error serializing response");
       return;
     }
-    if (bytes.length > limits.maxSendBytes) {
-      fail(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${PREFIX + bytes.length} vs. ${limits.maxSendBytes})`);
+    if (out.length - PREFIX > limits.maxSendBytes) {
+      fail(GrpcStatus.RESOURCE_EXHAUSTED, `Sent message larger than max (${out.length} vs. ${limits.maxSendBytes})`);
       return;
     }
     if (!finish()) return;
-    const out = Buffer.allocUnsafe(PREFIX + bytes.length);
-    out[0] = 0;
-    out.writeUInt32BE(bytes.length, 1);
-    out.set(bytes, PREFIX);
     try {
       stream.respond(OK_HEADERS, { waitForTrailers: true });
       stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));

@@ -23,6 +23,7 @@ async function check(req: CheckRequest): Promise<CheckResponse> {
   const path = req.attributes?.request?.http?.path ?? "";
   if (path === "/slow") await new Promise((r) => setTimeout(r, 300));
   if (path === "/fail") throw new TollgateError("policy_eval_error", "the policy said no; 100% sure");
+  if (path === "/unencodable") return { status: { code: "not a number" } } as unknown as CheckResponse;
   const body = path === "/big" ? "x".repeat(MAX * 2) : path;
   return CheckResponse.fromJSON({ status: { code: 0 }, deniedResponse: path === "/ok" ? undefined : { body } });
 }
@@ -107,7 +108,8 @@ describe("the unary fast path answers Check and ShouldRateLimit as grpc-js does"
   });
 
   const cases: { name: string; path: string; body: () => Buffer[]; headers?: Record<string, string>; status: string }[] = [
-    { name: "an allowed Check", path: CHECK, body: () => [frame(checkBytes("/ok"))], status: "0" },
+    { name: "a response the encoder rejects", path: CHECK, body: () => [frame(checkBytes("/unencodable"))], status: "13" },
+    { name: "an allowed Check (right after the rejected encoding, whose partial bytes are gone)", path: CHECK, body: () => [frame(checkBytes("/ok"))], status: "0" },
     { name: "a Check answered in two DATA frames", path: CHECK, body: () => { const f = frame(checkBytes("/split")); return [f.subarray(0, 3), f.subarray(3)]; }, status: "0" },
     { name: "a ShouldRateLimit", path: RLS, body: () => [frame(RateLimitRequest.encode(RateLimitRequest.fromJSON({ domain: "over" })).finish())], status: "0" },
     { name: "a handler error (its code, and its message percent-encoded)", path: CHECK, body: () => [frame(checkBytes("/fail"))], status: "13" },
