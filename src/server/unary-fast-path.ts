@@ -41,12 +41,8 @@ function frameOf(method: FastUnaryMethod, response: unknown): Buffer {
   return out;
 }
 
-const OK_HEADERS = {
-  ":status": 200,
-  "content-type": "application/grpc+proto",
-  "grpc-accept-encoding": "identity,deflate,gzip",
-  "grpc-encoding": "identity",
-};
+// grpc-encoding and grpc-accept-encoding are optional; a compressed call is grpc-js's to answer anyway.
+const OK_HEADERS = { ":status": 200, "content-type": "application/grpc+proto" };
 const OK_TRAILERS = { "grpc-status": "0", "grpc-message": "OK" };
 
 /**
