@@ -41,7 +41,7 @@ export interface Fleet {
 }
 
 export const ROW_LABELS: Record<RowId, string> = {
-  ceiling: "ceiling: no-op grpc-js Check (same ts-proto codec)",
+  ceiling: "ceiling: no-op Check on tollgate's gRPC server (same codec)",
   "tollgate-check": "tollgate Check, shipped policy + Redis limits",
   "tollgate-check-shadow": "tollgate Check, shipped policy + Redis limits + the same policy as shadow candidate",
   "tollgate-check-starter": "tollgate Check, compare policy",
