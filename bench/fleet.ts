@@ -8,7 +8,7 @@ import { CHECK_CALL, RLS_CALL } from "./grpc-call.js";
 import type { BenchOptions, RowId } from "./options.js";
 import { loadCheckPayloads, loadRlsPayloads, preparePolicyDir, writeGhzData, type CheckPayload } from "./payloads.js";
 import { assertAlive } from "./proc.js";
-import { startCeiling, startOpaEnvoy, startRatelimit, startRedis, startTollgate, type Target } from "./targets.js";
+import { startCeiling, startOpaEnvoy, startRatelimit, startRedis, startTollgate, type Target, type TollgateOptions } from "./targets.js";
 import type { ToolName } from "./tools.js";
 import { checkStatuses, mismatches, rlsShapes, waitReady } from "./verify.js";
 
@@ -77,6 +77,7 @@ async function opaOnShipped(server: { cpu: number | undefined; workDir: string }
  * agree, before anything is timed. Throws on any disagreement.
  */
 export async function startFleet(o: BenchOptions & { tools: Record<ToolName, string>; tmpRoot: string; log: (s: string) => void; cpuProfDir?: string }): Promise<Fleet> {
+  const tollgate = (t: TollgateOptions) => startTollgate({ ...t, root: o.tollgateRoot });
   const workDir = mkdtempSync(path.join(o.tmpRoot, "tollgate-bench-"));
   const want = new Set(o.rows);
   const started: Target[] = [];
@@ -115,16 +116,16 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
     const comparePolicies = preparePolicyDir({ policies: o.comparePolicies, ...(compare.dataPatch ? { dataPatch: compare.dataPatch } : {}), tmpDir: workDir });
     if (want.has("ceiling")) add("ceiling", track(await startCeiling(server)), CHECK_CALL, data.compare);
     if (needMain) {
-      const t = track(await startTollgate({ ...server, name: "tollgate", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}) }));
+      const t = track(await tollgate({ ...server, name: "tollgate", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}) }));
       if (want.has("tollgate-check")) add("tollgate-check", t, CHECK_CALL, data.llm);
       if (want.has("tollgate-rls")) add("tollgate-rls", t, RLS_CALL, data.rls);
     }
     if (want.has("tollgate-check-shadow")) {
       const shadow = { ...server, name: "tollgate-shadow", policies, candidatePolicies: policies, redisUrl: redis.url, env: BENCH_SECRETS };
-      add("tollgate-check-shadow", track(await startTollgate(shadow)), CHECK_CALL, data.llm);
+      add("tollgate-check-shadow", track(await tollgate(shadow)), CHECK_CALL, data.llm);
     }
     if (want.has("tollgate-check-starter")) {
-      add("tollgate-check-starter", track(await startTollgate({ ...server, name: "tollgate-compare", policies: comparePolicies, redisUrl: redis.url, env: BENCH_SECRETS })), CHECK_CALL, data.compare);
+      add("tollgate-check-starter", track(await tollgate({ ...server, name: "tollgate-compare", policies: comparePolicies, redisUrl: redis.url, env: BENCH_SECRETS })), CHECK_CALL, data.compare);
     }
     if (want.has("opa-check")) {
       add("opa-check", track(await startOpaEnvoy({ ...server, bin: o.tools["opa-envoy-plugin"], policies: comparePolicies, decisionPath: o.decisionPath })), CHECK_CALL, data.compare);
@@ -133,14 +134,14 @@ export async function startFleet(o: BenchOptions & { tools: Record<ToolName, str
       add("ratelimit-rls", track(await startRatelimit({ ...server, bin: o.tools.ratelimit, configDir: o.ratelimitConfig, redisAddr: redis.addr })), RLS_CALL, data.rls);
     }
     if (want.has("tollgate-rls-workers")) {
-      const t = await startTollgate({ cpu: bothCpus, workDir, name: "tollgate-workers", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, workers: 2 });
+      const t = await tollgate({ cpu: bothCpus, workDir, name: "tollgate-workers", policies, redisUrl: redis.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS, workers: 2 });
       add("tollgate-rls-workers", track(t), RLS_CALL, data.rls);
     }
     if (want.has("ratelimit-rls-2cpu")) {
       add("ratelimit-rls-2cpu", track(await startRatelimit({ cpu: bothCpus, workDir, name: "ratelimit-2cpu", bin: o.tools.ratelimit, configDir: o.ratelimitConfig, redisAddr: redis.addr })), RLS_CALL, data.rls);
     }
     if (cluster) {
-      const t = await startTollgate({ ...server, name: "tollgate-cluster", policies, redisUrl: cluster.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS });
+      const t = await tollgate({ ...server, name: "tollgate-cluster", policies, redisUrl: cluster.url, ratelimitConfig: o.ratelimitConfig, env: BENCH_SECRETS });
       add("tollgate-rls-cluster", track(t), RLS_CALL, data.rls, { pids: cluster.pids, clients: clusterClients });
     }
 

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { TollgateError } from "../src/errors.js";
@@ -34,6 +35,8 @@ export interface BenchOptions {
   soakCount: number;
   build: boolean;
   write: boolean;
+  /** The checkout whose bin/tollgate.mjs the tollgate rows run (this one unless --tollgate-from). */
+  tollgateRoot: string;
   doc: string;
   resultsDir: string;
 }
@@ -57,6 +60,8 @@ export const USAGE = `npm run bench -- [options]
   --soak [--soak-count n]   1,000,000 Checks against tollgate, reporting RSS growth
   --profile                 V8 CPU profiles of tollgate under Check and ShouldRateLimit load
   --extproc                 only the ext_proc rows: a 200-chunk streamed response (a compare run without --rows ends with them)
+  --tollgate-from <dir>     run the tollgate rows from another checkout (built, e.g. a git worktree),
+                            to compare a change with the bench's own rows; needs --no-write
   --no-build                skip npm run build
   --no-write                print only; leave BENCHMARKS.md alone`;
 
@@ -103,6 +108,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
       extproc: { type: "boolean" },
       "no-build": { type: "boolean" },
       "no-write": { type: "boolean" },
+      "tollgate-from": { type: "string" },
     },
   });
   if (values.help) return "help";
@@ -113,6 +119,13 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
   const loadCpu = cpu("load-cpu", values["load-cpu"], 0);
   if (!values["no-pin"] && serverCpu === loadCpu) throw new TollgateError("config_error", "--server-cpu and --load-cpu must differ");
   const abs = (p: string | undefined, fallback: string) => path.resolve(ROOT, p ?? fallback);
+  const tollgateRoot = abs(values["tollgate-from"], ".");
+  if (values["tollgate-from"] !== undefined) {
+    if (!values["no-write"]) throw new TollgateError("config_error", "--tollgate-from measures another checkout; add --no-write so BENCHMARKS.md keeps this one's results");
+    if (!existsSync(path.join(tollgateRoot, "bin", "tollgate.mjs")) || !existsSync(path.join(tollgateRoot, "dist"))) {
+      throw new TollgateError("config_error", `--tollgate-from ${values["tollgate-from"]}: no bin/tollgate.mjs and dist/ there (run npm run build in it)`);
+    }
+  }
   return {
     mode: values.soak ? "soak" : values.profile ? "profile" : values.extproc ? "extproc" : "compare",
     extproc: values.extproc === true || (!values.soak && !values.profile && values.rows === undefined),
@@ -135,6 +148,7 @@ export function parseOptions(argv: string[]): BenchOptions | "help" {
     soakCount: positiveInt("soak-count", values["soak-count"], 1_000_000),
     build: !values["no-build"],
     write: !values["no-write"],
+    tollgateRoot,
     doc: path.join(ROOT, "BENCHMARKS.md"),
     resultsDir: path.join(ROOT, "bench", "results"),
   };

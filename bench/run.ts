@@ -50,6 +50,7 @@ function header(o: BenchOptions): string {
 }
 
 async function compare(o: BenchOptions, tools: Record<ToolName, string>): Promise<void> {
+  if (o.tollgateRoot !== path.join(import.meta.dirname, "..")) log(`tollgate rows run ${o.tollgateRoot}`);
   const fleet: Fleet = await startFleet({ ...o, tools, tmpRoot: os.tmpdir(), log });
   let failed = true;
   try {

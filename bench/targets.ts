@@ -69,6 +69,8 @@ export interface TollgateOptions extends Common {
   cpuProfDir?: string;
   /** --workers n (node:cluster). */
   workers?: number;
+  /** The checkout to run bin/tollgate.mjs from (default this one). */
+  root?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -77,7 +79,7 @@ export async function startTollgate(o: TollgateOptions): Promise<Target> {
   const httpAddr = `127.0.0.1:${await freePort()}`;
   const nodeFlags = o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : [];
   const args = [
-    ...nodeFlags, path.join(ROOT, "bin", "tollgate.mjs"), "serve",
+    ...nodeFlags, path.join(o.root ?? ROOT, "bin", "tollgate.mjs"), "serve",
     "--grpc-addr", addr, "--http-addr", httpAddr, "--policies", o.policies, "--redis-url", o.redisUrl,
     "--log-level", "warn", "--no-watch",
     ...(o.ratelimitConfig ? ["--ratelimit-config", o.ratelimitConfig] : []),

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -147,6 +147,8 @@ describe("options", () => {
     [["--soak", "--profile"], /separate runs/],
     [["--extproc", "--soak"], /separate runs/],
     [["--bogus"], /Unknown option/],
+    [["--tollgate-from", "."], /add --no-write/],
+    [["--tollgate-from", "/nonexistent/checkout", "--no-write"], /no bin\/tollgate.mjs and dist\/ there/],
   ])("%j is refused", (argv, msg) => {
     expect(() => parseOptions(argv)).toThrow(msg);
   });
@@ -156,6 +158,18 @@ describe("options", () => {
     expect(o).not.toBe("help");
     if (o === "help") return;
     expect({ mode: o.mode, d: o.durationSeconds, r: o.rounds, rows: o.rows.length, s: o.serverCpu, l: o.loadCpu, soak: o.soakCount }).toEqual({ mode: "compare", d: 10, r: 2, rows: 10, s: 1, l: 0, soak: 1_000_000 });
+  });
+
+  it("--tollgate-from runs the tollgate rows from another built checkout; by default this one", () => {
+    const other = mkdtempSync(path.join(os.tmpdir(), "tollgate-from-"));
+    mkdirSync(path.join(other, "bin"));
+    mkdirSync(path.join(other, "dist"));
+    writeFileSync(path.join(other, "bin", "tollgate.mjs"), "");
+    const o = parseOptions(["--tollgate-from", other, "--no-write"]);
+    const d = parseOptions([]);
+    if (o === "help" || d === "help") throw new Error("help");
+    expect(o.tollgateRoot).toBe(other);
+    expect(d.tollgateRoot).toBe(path.resolve(import.meta.dirname, "..", ".."));
   });
 
   it.each([
