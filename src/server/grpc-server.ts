@@ -41,7 +41,7 @@ export function createHealth(): HealthImplementation {
   return new HealthImplementation({ "": "NOT_SERVING", [AUTHZ_SERVICE]: "NOT_SERVING", [RLS_SERVICE]: "NOT_SERVING", [EXTPROC_SERVICE]: "NOT_SERVING" });
 }
 
-/** Calls answered by a handler but not yet handed back to grpc-js (for the shutdown log). */
+/** Check and ShouldRateLimit calls a handler is still working on (for the shutdown log). */
 interface Inflight {
   count: number;
 }
