@@ -98,8 +98,8 @@ export class PolicyActivator {
   /**
    * What the loader thread cannot do for this thread, each in a turn of its own before the swap
    * rather than all in the first Check after it: the revision's own compilations (`prepare`) and a
-   * first evaluation here. Then the same input whole and pruned (src/policy/input-paths.ts) must
-   * answer alike. None of it may fail the revision: an input the new policy cannot evaluate is a
+   * first evaluation here, of the sample whole; then the same input pruned to what the policy reads
+   * (src/policy/input-paths.ts) must answer alike. None of it may fail the revision: an input the new policy cannot evaluate is a
    * Check's problem, not a load's.
    */
   private async warm(engine: WasmPolicyEngine): Promise<void> {
@@ -109,15 +109,17 @@ export class PolicyActivator {
     } catch {
       // The Checks compile it again and answer for it.
     }
+    // The first evaluation here is the sample whole; the next, pruned, is compared with it.
     await nextTurn();
+    let whole: string;
     try {
-      engine.evaluate(this.sample ?? WARM_INPUT);
+      whole = engine.evaluateWhole(this.sample ?? WARM_INPUT);
     } catch {
-      // As above.
+      return; // As above; with no answer to compare with, the input stays pruned, as the paths say.
     }
     await nextTurn();
     try {
-      if (engine.checkInputPruning(this.sample ?? WARM_INPUT) === "turned_off") {
+      if (engine.checkInputPruning(this.sample ?? WARM_INPUT, whole) === "turned_off") {
         this.o.logger.warn({ event: "input_pruning_off", revision: engine.revision }, "the decision answered differently on the pruned input; this revision evaluates the whole input");
       }
     } catch {

@@ -13,18 +13,28 @@ type Term = { type?: unknown; value?: unknown };
  * undefined when a module can read the input as a whole: a bare `input` (`walk(input)`,
  * `x := input`, `some v in input`, `import input`). A reference rooted at `input` keeps the
  * subtree at its constant prefix (`input.a.b[x].c` keeps a.b whole); an import keeps its path
- * whole, whatever the alias reads below it.
+ * whole, whatever the alias reads below it. Modules are added one at a time, so a caller can yield
+ * to the event loop between them.
  */
-export function inputPathsOf(modules: readonly unknown[]): InputPaths | undefined {
+export class InputPathCollector {
   // Null prototypes: a reference to input.__proto__ is a key like any other.
-  const root: InputPaths = Object.create(null) as InputPaths;
-  let whole = false;
-  const keep = (prefix: string[]): void => {
+  private readonly root: InputPaths = Object.create(null) as InputPaths;
+  private whole = false;
+
+  add(module: unknown): void {
+    this.visit(module);
+  }
+
+  result(): InputPaths | undefined {
+    return this.whole ? undefined : this.root;
+  }
+
+  private keep(prefix: string[]): void {
     if (prefix.length === 0) {
-      whole = true;
+      this.whole = true;
       return;
     }
-    let node = root;
+    let node = this.root;
     for (let i = 0; i < prefix.length; i++) {
       const key = prefix[i]!;
       const next = Object.hasOwn(node, key) ? node[key] : undefined;
@@ -35,17 +45,18 @@ export function inputPathsOf(modules: readonly unknown[]): InputPaths | undefine
       }
       node = next ?? (node[key] = Object.create(null) as InputPaths);
     }
-  };
-  const visit = (value: unknown): void => {
-    if (whole) return;
+  }
+
+  private visit(value: unknown): void {
+    if (this.whole) return;
     if (Array.isArray(value)) {
-      for (const v of value) visit(v);
+      for (const v of value) this.visit(v);
       return;
     }
     if (value === null || typeof value !== "object") return;
     const term = value as Term;
     if (term.type === "var" && term.value === "input") {
-      keep([]);
+      this.keep([]);
       return;
     }
     if (term.type === "ref" && Array.isArray(term.value) && isInputVar(term.value[0])) {
@@ -55,14 +66,12 @@ export function inputPathsOf(modules: readonly unknown[]): InputPaths | undefine
         if (part?.type !== "string" || typeof part.value !== "string") break;
         prefix.push(part.value);
       }
-      keep(prefix);
-      for (let i = 1; i < term.value.length; i++) visit(term.value[i]);
+      this.keep(prefix);
+      for (let i = 1; i < term.value.length; i++) this.visit(term.value[i]);
       return;
     }
-    for (const v of Object.values(value)) visit(v);
-  };
-  for (const m of modules) visit(m);
-  return whole ? undefined : root;
+    for (const v of Object.values(value)) this.visit(v);
+  }
 }
 
 function isInputVar(term: unknown): boolean {

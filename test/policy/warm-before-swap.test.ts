@@ -47,11 +47,11 @@ describe("a revision is warmed on the serving thread before it goes live", () =>
       { engineRevision: first.revision, serving: undefined },
       { engineRevision: second.revision, serving: first.revision },
     ]);
-    // Each engine had evaluated three times when it went live (its warm-up, then the same input whole
-    // and pruned to what the policy reads: src/policy/input-paths.ts); the first revision's Check came after.
+    // Each engine had evaluated twice when it went live (the sample whole, its warm-up, then pruned to
+    // what the policy reads and compared: src/policy/input-paths.ts); the first revision's Check came after.
     expect(atSwap).toEqual([
-      { revision: first.revision, evaluationsSoFar: 3 },
-      { revision: second.revision, evaluationsSoFar: 7 },
+      { revision: first.revision, evaluationsSoFar: 2 },
+      { revision: second.revision, evaluationsSoFar: 5 },
     ]);
     expect(registry.current()?.revision).toBe(second.revision);
   });
