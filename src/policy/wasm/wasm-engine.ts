@@ -137,19 +137,20 @@ export class WasmPolicyEngine implements PolicyEngine {
   }
 
   /**
-   * Evaluates `input` whole and pruned to what the decision can read; should they answer
-   * differently (the paths were read wrong), the input stays whole for this revision from now on.
+   * Evaluates `input` whole (unless its answer is given, from evaluateWhole) and pruned to what the
+   * decision can read; should they answer differently (the paths were read wrong), the input stays
+   * whole for this revision from now on.
    */
+  checkInputPruning(input: unknown, whole?: string): "pruned" | "whole" | "turned_off" {
+    if (!this.inputPaths) return "whole";
+    if (JSON.stringify(this.evaluate(input)) === (whole ?? this.evaluateWhole(input))) return "pruned";
+    this.inputPaths = undefined;
+    return "turned_off";
+  }
+
   /** The decision for the whole input, as JSON text: checkInputPruning's first half, for a turn of its own. */
   evaluateWhole(input: unknown): string {
     return JSON.stringify(this.evaluateAt(this.entrypoint, input));
-  }
-
-  checkInputPruning(input: unknown, whole: string = this.evaluateWhole(input)): "pruned" | "whole" | "turned_off" {
-    if (!this.inputPaths) return "whole";
-    if (JSON.stringify(this.evaluate(input)) === whole) return "pruned";
-    this.inputPaths = undefined;
-    return "turned_off";
   }
 
   memoryBytes(): number {
