@@ -99,8 +99,8 @@ export class PolicyActivator {
    * What the loader thread cannot do for this thread, each in a turn of its own before the swap
    * rather than all in the first Check after it: the revision's own compilations (`prepare`) and a
    * first evaluation here, of the sample whole; then the same input pruned to what the policy reads
-   * (src/policy/input-paths.ts) must answer alike. None of it may fail the revision: an input the new policy cannot evaluate is a
-   * Check's problem, not a load's.
+   * (src/policy/input-paths.ts) must answer alike. None of it may fail the revision: an input the
+   * new policy cannot evaluate is a Check's problem, not a load's.
    */
   private async warm(engine: WasmPolicyEngine): Promise<void> {
     await nextTurn();

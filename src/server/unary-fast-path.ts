@@ -75,7 +75,7 @@ function serve(method: FastUnaryMethod, stream: ServerHttp2Stream, headers: Inco
   const fail = (code: GrpcStatus, details: string): void => {
     if (!finish()) return;
     try {
-      stream.respond({ ":status": 200, "content-type": "application/grpc+proto", "grpc-status": String(code), "grpc-message": encodeURI(details) }, { endStream: true });
+      stream.respond({ ...OK_HEADERS, "grpc-status": String(code), "grpc-message": encodeURI(details) }, { endStream: true });
     } catch {
       // The client went away between the check and the write; there is no one left to answer.
     }
@@ -89,10 +89,7 @@ function serve(method: FastUnaryMethod, stream: ServerHttp2Stream, headers: Inco
 
   // grpc-js attaches the same no-op: every stream error is followed by a close, handled below.
   stream.once("error", () => undefined);
-  stream.once("close", () => {
-    done = true;
-    if (deadline) clearTimeout(deadline);
-  });
+  stream.once("close", finish);
   const timeout = headers["grpc-timeout"];
   if (typeof timeout === "string") {
     const [, amount, unit] = TIMEOUT.exec(timeout)!;
